@@ -1,0 +1,390 @@
+"""Builds (or joins) the tracer, meter and logger providers, then installs the instrumentations.
+
+Coexistence rules: a provider the application already set is never replaced. ``init()`` adds its
+processors to it, and adds an exporter only when one was asked for explicitly (``exporter=`` or
+``LLM_OBSERVATORY_EXPORTER``), since the application's provider already exports. ``shutdown()``
+and ``force_flush()`` touch only what ``init()`` created or added, within a time bound.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import importlib.util
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import _logs as otel_logs
+from opentelemetry import metrics as otel_metrics
+from opentelemetry import trace as otel_trace
+from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import Sampler
+
+from . import context, semconv
+from ._config import Options, exporter_names
+from .exporters import ConsoleTreeExporter
+from .exporters._guard import GuardedLogExporter, GuardedMetricExporter, GuardedSpanExporter
+from .instrumentation import REGISTRY
+from .instrumentation._core import _telemetry
+from .processors import ContextEnrichmentProcessor
+
+logger = logging.getLogger("llm_observatory")
+
+_lock = threading.RLock()
+#: Tracer providers that an earlier init() created; a later init() reuses them (the global
+#: tracer provider can be set only once per process).
+_created_tracer_providers: weakref.WeakSet[TracerProvider] = weakref.WeakSet()
+_atexit_registered = False
+
+
+@dataclass
+class _State:
+    options: Options
+    tracer_provider: TracerProvider
+    span_processors: list[SpanProcessor] = field(default_factory=list)
+    meter_provider: MeterProvider | None = None
+    logger_provider: LoggerProvider | None = None
+    instrumentors: list[Any] = field(default_factory=list)
+    previous_telemetry: _telemetry.Telemetry | None = None
+
+
+_state: _State | None = None
+
+
+def is_initialized() -> bool:
+    return _state is not None
+
+
+def _otlp_endpoint(options: Options, signal: str) -> str | None:
+    if not options.endpoint:
+        return None
+    base = options.endpoint.rstrip("/")
+    return base if options.protocol == "grpc" else f"{base}/v1/{signal}"
+
+
+def _span_exporter(options: Options) -> SpanExporter:
+    kwargs: dict[str, Any] = {"timeout": options.export_timeout}
+    if options.headers is not None:
+        kwargs["headers"] = dict(options.headers)
+    endpoint = _otlp_endpoint(options, "traces")
+    if endpoint:
+        kwargs["endpoint"] = endpoint
+    if options.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
+
+        exporter: SpanExporter = Grpc(**kwargs)
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
+
+        exporter = Http(**kwargs)
+    return GuardedSpanExporter(exporter, str(getattr(exporter, "_endpoint", endpoint or "the OTLP endpoint")))
+
+
+def _metric_reader(options: Options) -> MetricReader:
+    kwargs: dict[str, Any] = {"timeout": options.export_timeout}
+    if options.headers is not None:
+        kwargs["headers"] = dict(options.headers)
+    endpoint = _otlp_endpoint(options, "metrics")
+    if endpoint:
+        kwargs["endpoint"] = endpoint
+    if options.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcM
+
+        exporter: Any = GrpcM(**kwargs)
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpM
+
+        exporter = HttpM(**kwargs)
+    guarded = GuardedMetricExporter(exporter, str(getattr(exporter, "_endpoint", endpoint or "the OTLP endpoint")))
+    return PeriodicExportingMetricReader(guarded, export_timeout_millis=options.export_timeout * 1000)
+
+
+def _log_processor(options: Options) -> BatchLogRecordProcessor:
+    kwargs: dict[str, Any] = {"timeout": options.export_timeout}
+    if options.headers is not None:
+        kwargs["headers"] = dict(options.headers)
+    endpoint = _otlp_endpoint(options, "logs")
+    if endpoint:
+        kwargs["endpoint"] = endpoint
+    if options.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcL
+
+        exporter: Any = GrpcL(**kwargs)
+    else:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpL
+
+        exporter = HttpL(**kwargs)
+    return BatchLogRecordProcessor(
+        GuardedLogExporter(exporter, str(getattr(exporter, "_endpoint", endpoint or "the OTLP endpoint")))
+    )
+
+
+def _signal_exporters(var: str, span_exporters: Sequence[Any]) -> set[str]:
+    raw = os.environ.get(var)
+    if raw is not None and raw.strip():
+        return {n.strip().lower() for n in raw.split(",")}
+    return {"otlp"} if "otlp" in span_exporters else set()
+
+
+def init(
+    *,
+    service_name: str | None = None,
+    environment: str | None = None,
+    exporter: str | SpanExporter | Sequence[str | SpanExporter] | None = None,
+    endpoint: str | None = None,
+    protocol: str | None = None,
+    headers: dict[str, str] | None = None,
+    export_timeout: float | None = None,
+    batch: bool | None = None,
+    metrics: bool | None = None,
+    metrics_mode: str | None = None,
+    metric_readers: Sequence[MetricReader] = (),
+    logs: bool | None = None,
+    capture_content: bool | None = None,
+    max_content_length: int | None = None,
+    instrument: Sequence[str] | None = None,
+    disable: Sequence[str] | None = None,
+    propagate_threads: bool | None = None,
+    baggage: bool | None = None,
+    resource_attributes: dict[str, Any] | None = None,
+    sampler: Sampler | None = None,
+    span_processors: Sequence[SpanProcessor] = (),
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+    logger_provider: LoggerProvider | None = None,
+) -> None:
+    """Set up tracing, metrics and logs for LLM calls, and instrument every available library.
+
+    Every option also has an environment variable (see ``docs/configuration.md``); keyword
+    arguments win. Calling ``init()`` again warns and changes nothing: call :func:`shutdown` first.
+    """
+    global _state, _atexit_registered
+    with _lock:
+        if _state is not None:
+            logger.warning("LLM Observatory: init() was already called; this call changes nothing "
+                           "(call shutdown() first to configure it again)")
+            return
+        try:
+            _state = _init(
+                Options.resolve(
+                    service_name=service_name, environment=environment,
+                    exporters=None if exporter is None else exporter_names(exporter),
+                    endpoint=endpoint, protocol=protocol, headers=headers, export_timeout=export_timeout,
+                    batch=batch, metrics=metrics, metrics_mode=metrics_mode, logs=logs,
+                    capture_content=capture_content, max_content_length=max_content_length,
+                    instrument=None if instrument is None else tuple(i.lower() for i in instrument),
+                    disable=None if disable is None else tuple(d.lower() for d in disable),
+                    propagate_threads=propagate_threads, baggage=baggage,
+                ),
+                export_requested=exporter is not None or bool(os.environ.get("LLM_OBSERVATORY_EXPORTER")),
+                metric_readers=metric_readers, resource_attributes=resource_attributes, sampler=sampler,
+                span_processors=span_processors, tracer_provider=tracer_provider,
+                meter_provider=meter_provider, logger_provider=logger_provider,
+            )
+        except Exception:
+            logger.exception("LLM Observatory: init() failed; the application runs without it")
+            return
+        if not _atexit_registered:
+            _atexit_registered = True
+            atexit.register(_shutdown_at_exit)
+
+
+def _init(
+    options: Options, *, export_requested: bool, metric_readers: Sequence[MetricReader],
+    resource_attributes: dict[str, Any] | None, sampler: Sampler | None,
+    span_processors: Sequence[SpanProcessor], tracer_provider: TracerProvider | None,
+    meter_provider: MeterProvider | None, logger_provider: LoggerProvider | None,
+) -> _State:
+    attrs: dict[str, Any] = dict(resource_attributes or {})
+    if options.service_name:
+        attrs[semconv.SERVICE_NAME] = options.service_name
+    if options.environment:
+        attrs[semconv.DEPLOYMENT_ENVIRONMENT_NAME] = options.environment
+    resource = Resource.create(attrs)
+
+    # --- traces -----------------------------------------------------------------------------
+    existing = otel_trace.get_tracer_provider()
+    own = False
+    if tracer_provider is not None:
+        tp = tracer_provider
+    elif isinstance(existing, TracerProvider):
+        tp = existing
+        own = existing in _created_tracer_providers
+    else:
+        tp = TracerProvider(resource=resource, sampler=sampler)
+        otel_trace.set_tracer_provider(tp)
+        _created_tracer_providers.add(tp)
+        own = True
+    state = _State(options=options, tracer_provider=tp)
+    processors: list[SpanProcessor] = [ContextEnrichmentProcessor(), *span_processors]
+    if own or export_requested:
+        for item in options.exporters:
+            if item == "none":
+                continue
+            if item == "console":
+                processors.append(SimpleSpanProcessor(ConsoleTreeExporter()))
+                continue
+            exp = _span_exporter(options) if item == "otlp" else item
+            if not isinstance(exp, SpanExporter):
+                logger.warning("LLM Observatory: exporter %r is not a SpanExporter; ignored", exp)
+                continue
+            processors.append(BatchSpanProcessor(exp) if options.batch else SimpleSpanProcessor(exp))
+    for proc in processors:
+        tp.add_span_processor(proc)
+    state.span_processors = processors
+
+    # --- metrics ----------------------------------------------------------------------------
+    mp: Any = NoOpMeterProvider()
+    if options.metrics:
+        existing_mp = otel_metrics.get_meter_provider()
+        if meter_provider is not None:
+            mp = meter_provider
+        elif isinstance(existing_mp, MeterProvider) and not getattr(existing_mp, "_llm_observatory", False):
+            mp = existing_mp
+        else:
+            readers = list(metric_readers)
+            if "otlp" in _signal_exporters("OTEL_METRICS_EXPORTER", options.exporters):
+                readers.append(_metric_reader(options))
+            mp = MeterProvider(resource=resource, metric_readers=readers)
+            mp._llm_observatory = True  # type: ignore[attr-defined]
+            if not isinstance(existing_mp, MeterProvider):
+                otel_metrics.set_meter_provider(mp)
+            state.meter_provider = mp
+
+    # --- logs (GenAI events) ------------------------------------------------------------------
+    if options.logs:
+        existing_lp = otel_logs.get_logger_provider()
+        if logger_provider is None and not isinstance(existing_lp, LoggerProvider):
+            lp = LoggerProvider(resource=resource)
+            if "otlp" in _signal_exporters("OTEL_LOGS_EXPORTER", options.exporters):
+                lp.add_log_record_processor(_log_processor(options))
+            otel_logs.set_logger_provider(lp)
+            state.logger_provider = lp
+
+    state.previous_telemetry = _telemetry.install(
+        _telemetry.build(tp, mp, capture_content=options.capture_content,
+                         max_content_length=options.max_content_length, metrics_mode=options.metrics_mode)
+    )
+    context.set_baggage_enabled(options.baggage)
+    if options.propagate_threads:
+        context.install_thread_propagation()
+    state.instrumentors = _install_instrumentors(options)
+    return state
+
+
+def _install_instrumentors(options: Options) -> list[Any]:
+    installed = []
+    for name, (module, target) in REGISTRY.items():
+        if options.instrument is not None and name not in options.instrument:
+            continue
+        if name in options.disable or "*" in options.disable:
+            continue
+        if importlib.util.find_spec(module) is None:
+            logger.debug("LLM Observatory: %s is not installed; not instrumented", module)
+            continue
+        try:
+            mod_name, _, cls_name = target.partition(":")
+            instrumentor = getattr(importlib.import_module(mod_name), cls_name)()
+            instrumentor.instrument()
+            installed.append(instrumentor)
+        except Exception:
+            logger.exception("LLM Observatory: could not instrument %s; continuing without it", name)
+    return installed
+
+
+def _bounded(work: Callable[[], Any], timeout: float, what: str) -> bool:
+    """Run ``work`` in a daemon thread and wait at most ``timeout`` seconds for it."""
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            work()
+        except Exception:
+            logger.exception("LLM Observatory: %s failed", what)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name=f"llm-observatory-{what}", daemon=True).start()
+    if not done.wait(timeout):
+        logger.warning("LLM Observatory: %s did not finish within %.1f s; pending telemetry may be lost",
+                       what, timeout)
+        return False
+    return True
+
+
+def force_flush(timeout: float | None = None) -> bool:
+    """Export what is buffered now. Returns ``False`` if it did not finish within ``timeout`` s."""
+    state = _state
+    if state is None:
+        return True
+    limit = state.options.export_timeout if timeout is None else timeout
+    millis = int(limit * 1000)
+
+    def work() -> None:
+        for proc in state.span_processors:
+            proc.force_flush(millis)
+        if state.meter_provider is not None:
+            state.meter_provider.force_flush(millis)
+        if state.logger_provider is not None:
+            state.logger_provider.force_flush(millis)
+
+    return _bounded(work, limit, "force_flush")
+
+
+def _remove_processor(tp: TracerProvider, proc: SpanProcessor) -> None:
+    multi = tp._active_span_processor  # noqa: SLF001 - the SDK has no public removal API
+    with multi._lock:  # noqa: SLF001
+        multi._span_processors = tuple(p for p in multi._span_processors if p is not proc)  # noqa: SLF001
+
+
+def shutdown(timeout: float | None = None) -> bool:
+    """Flush and stop what ``init()`` set up, and remove the instrumentation.
+
+    Bounded: returns within ``timeout`` seconds (default: the export timeout), ``False`` if the
+    exporters had not finished by then. Providers the application owns are left running.
+    """
+    global _state
+    with _lock:
+        state, _state = _state, None
+    if state is None:
+        return True
+    for instrumentor in state.instrumentors:
+        try:
+            instrumentor.uninstrument()
+        except Exception:
+            logger.exception("LLM Observatory: could not uninstrument %r", instrumentor)
+    context.uninstall_thread_propagation()
+    context.set_baggage_enabled(False)
+    _telemetry.install(state.previous_telemetry)
+    for proc in state.span_processors:
+        try:
+            _remove_processor(state.tracer_provider, proc)
+        except Exception:
+            logger.debug("LLM Observatory: could not detach %r", proc, exc_info=True)
+    limit = state.options.export_timeout if timeout is None else timeout
+
+    def work() -> None:
+        for proc in state.span_processors:
+            proc.shutdown()
+        if state.meter_provider is not None:
+            state.meter_provider.shutdown(timeout_millis=limit * 1000)
+        if state.logger_provider is not None:
+            state.logger_provider.shutdown()
+
+    return _bounded(work, limit, "shutdown")
+
+
+def _shutdown_at_exit() -> None:
+    shutdown()

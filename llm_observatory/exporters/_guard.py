@@ -1,0 +1,164 @@
+"""Remote exporters that fail quietly: one concise warning when the endpoint is unreachable.
+
+The OTLP exporters log every failed attempt and retry. With no collector listening that is a
+flood of tracebacks in the application's log. :class:`GuardedSpanExporter` (and its metric and log
+siblings) swallow those records, say once that telemetry is being dropped, say once when the
+endpoint is back, and stop retrying promptly when asked to shut down.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+logger = logging.getLogger("llm_observatory")
+
+#: Loggers of the OTLP exporters and SDK export paths whose records we replace with our own.
+_NOISY_LOGGERS = (
+    "opentelemetry.exporter.otlp.proto.http",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+    "opentelemetry.exporter.otlp.proto.http._log_exporter",
+    "opentelemetry.exporter.otlp.proto.http._common",
+    "opentelemetry.exporter.http.transport",
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+    "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.grpc.metric_exporter",
+    "opentelemetry.exporter.otlp.proto.grpc._log_exporter",
+    "opentelemetry.exporter.otlp.proto.common",
+    "opentelemetry.sdk._shared_internal",
+    "opentelemetry.sdk.metrics._internal.export",
+)
+
+
+class _Silence(logging.Filter):
+    """Drops records emitted on a thread that is inside a guarded export."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(_state, "exporting", False)
+
+
+_state = threading.local()
+_filter = _Silence()
+_installed = False
+
+
+def _install_filter() -> None:
+    global _installed
+    if not _installed:
+        _installed = True
+        for name in _NOISY_LOGGERS:
+            logging.getLogger(name).addFilter(_filter)
+
+
+class _Health:
+    """Tracks one signal's export health and logs only on transitions."""
+
+    def __init__(self, signal: str, endpoint: str) -> None:
+        self.signal = signal
+        self.endpoint = endpoint
+        self.failing = False
+        self.dropped = 0
+
+    def result(self, ok: bool, items: int) -> None:
+        if ok:
+            if self.failing:
+                self.failing = False
+                logger.warning("LLM Observatory: exporting %s to %s works again (%d items were dropped)",
+                               self.signal, self.endpoint, self.dropped)
+                self.dropped = 0
+            return
+        self.dropped += items
+        if not self.failing:
+            self.failing = True
+            logger.warning(
+                "LLM Observatory: cannot export %s to %s; telemetry is dropped until it is reachable "
+                "(the application is unaffected; this is logged once)", self.signal, self.endpoint,
+            )
+
+
+def _run(health: _Health, items: int, export: Any, *args: Any) -> bool:
+    _state.exporting = True
+    try:
+        result = export(*args)
+    except Exception:
+        result = None
+    finally:
+        _state.exporting = False
+    ok = result is not None and getattr(result, "name", "") == "SUCCESS"
+    health.result(ok, items)
+    return ok
+
+
+class GuardedSpanExporter(SpanExporter):
+    def __init__(self, inner: SpanExporter, endpoint: str) -> None:
+        _install_filter()
+        self.inner = inner
+        self._health = _Health("spans", endpoint)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        ok = _run(self._health, len(spans), self.inner.export, spans)
+        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        _state.exporting = True
+        try:
+            self.inner.shutdown()
+        finally:
+            _state.exporting = False
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+class GuardedMetricExporter(MetricExporter):
+    def __init__(self, inner: MetricExporter, endpoint: str) -> None:
+        _install_filter()
+        super().__init__(
+            preferred_temporality=inner._preferred_temporality,  # noqa: SLF001
+            preferred_aggregation=inner._preferred_aggregation,  # noqa: SLF001
+        )
+        self.inner = inner
+        self._health = _Health("metrics", endpoint)
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        ok = _run(self._health, 1, self.inner.export, metrics_data, timeout_millis)
+        return MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        _state.exporting = True
+        try:
+            self.inner.shutdown(timeout_millis=timeout_millis)
+        finally:
+            _state.exporting = False
+
+
+class GuardedLogExporter(LogRecordExporter):
+    def __init__(self, inner: LogRecordExporter, endpoint: str) -> None:
+        _install_filter()
+        self.inner = inner
+        self._health = _Health("logs", endpoint)
+
+    def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
+        ok = _run(self._health, len(batch), self.inner.export, batch)
+        return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        _state.exporting = True
+        try:
+            self.inner.shutdown()
+        finally:
+            _state.exporting = False
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)

@@ -1,0 +1,5 @@
+"""Instrumentations: a provider-agnostic core (``_core``) and one thin adapter per library."""
+
+#: Instrumentations that ``init()`` installs, by name: (module of the library, instrumentor path).
+#: Each is also registered under the ``opentelemetry_instrumentor`` entry point group.
+REGISTRY: dict[str, tuple[str, str]] = {}

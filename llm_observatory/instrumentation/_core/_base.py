@@ -1,0 +1,72 @@
+"""The base of every LLM Observatory instrumentor: idempotent and symmetric patching."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from typing import Any, ClassVar
+
+import wrapt
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+
+from . import _telemetry
+from ._telemetry import Telemetry
+
+logger = logging.getLogger("llm_observatory")
+
+
+class ObservatoryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """``instrument()`` twice is a no-op; ``uninstrument()`` restores every original method.
+
+    ``instrument(tracer_provider=..., meter_provider=...)`` pins the providers, as contrib
+    instrumentors do; without them the instrumentation follows ``init()`` or the globals.
+    """
+
+    #: Requirements of the instrumented library, for the dependency check of ``opentelemetry-instrument``.
+    instruments: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self) -> None:
+        if not hasattr(self, "_patches"):
+            self._patches: list[tuple[Any, str, Any]] = []
+            self._telemetry: Telemetry | None = None
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return self.instruments
+
+    def instrument(self, **kwargs: Any) -> Any:
+        if self.is_instrumented_by_opentelemetry:
+            return None
+        return super().instrument(**kwargs)
+
+    def uninstrument(self, **kwargs: Any) -> Any:
+        if not self.is_instrumented_by_opentelemetry:
+            return None
+        return super().uninstrument(**kwargs)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        tp, mp = kwargs.get("tracer_provider"), kwargs.get("meter_provider")
+        self._telemetry = _telemetry.build(tp, mp) if (tp is not None or mp is not None) else None
+        self._patch_all()
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        while self._patches:
+            owner, name, original = self._patches.pop()
+            setattr(owner, name, original)
+        self._telemetry = None
+
+    def _patch_all(self) -> None:
+        """Wrap the library's methods with :meth:`wrap` (implemented by each adapter)."""
+        raise NotImplementedError
+
+    def telemetry(self) -> Telemetry:
+        """The telemetry for a call starting now."""
+        return self._telemetry or _telemetry.current()
+
+    def wrap(self, owner: Any, name: str, wrapper: Any) -> None:
+        """Wrap ``owner.name`` (a class attribute) with ``wrapper``; skipped if it does not exist."""
+        original = owner.__dict__.get(name)
+        if original is None:
+            logger.debug("LLM Observatory: %s.%s not found; not instrumented", owner.__name__, name)
+            return
+        wrapt.wrap_function_wrapper(owner, name, wrapper)
+        self._patches.append((owner, name, original))

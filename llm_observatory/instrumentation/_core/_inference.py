@@ -1,0 +1,252 @@
+"""One model call, provider-agnostic: the span, its attributes, its cost and its metrics.
+
+An adapter creates an :class:`Inference` when the call starts, fills its public fields from
+the response (or from stream chunks), and calls :meth:`Inference.end` once. ``end`` is safe to
+call more than once and never raises.
+"""
+
+from __future__ import annotations
+
+import builtins
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from ... import semconv as sc
+from ._guard import report
+from ._messages import dump_json
+from ._suppression import ACTIVE_KEY, claim_slot
+from ._telemetry import Telemetry
+
+_CLIENT = SpanKind.CLIENT
+_error_type_cache: dict[type, str] = {}
+
+
+def error_type(exc: BaseException) -> str:
+    """A low-cardinality ``error.type``: ``openai.NotFoundError``, ``TimeoutError``, ..."""
+    cls = type(exc)
+    name = _error_type_cache.get(cls)
+    if name is None:
+        module = cls.__module__
+        if module == "builtins" or getattr(builtins, cls.__qualname__, None) is cls:
+            name = cls.__qualname__
+        else:
+            top = module.split(".", 1)[0]
+            package = sys.modules.get(top)
+            if package is not None and getattr(package, cls.__qualname__, None) is cls:
+                name = f"{top}.{cls.__qualname__}"
+            else:
+                name = f"{module}.{cls.__qualname__}"
+        _error_type_cache[cls] = name
+    return name
+
+
+class Inference:
+    """The state of one model call between its start and its end."""
+
+    __slots__ = (
+        "tel", "span", "operation", "provider", "request_model", "server_address", "server_port", "stream",
+        "parent", "_t0", "_first_ns", "_last_ns", "chunks", "done",
+        "response_model", "response_id", "finish_reasons", "choice_count",
+        "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
+        "estimate", "attributes", "input_messages", "output_messages", "system_instructions",
+        "tool_definitions",
+    )
+
+    def __init__(
+        self,
+        tel: Telemetry,
+        operation: str,
+        provider: str,
+        request_model: str | None,
+        *,
+        server_address: str | None = None,
+        server_port: int | None = None,
+        attributes: dict[str, Any] | None = None,
+        stream: bool = False,
+    ) -> None:
+        self.tel = tel
+        self.operation = operation
+        self.provider = provider
+        self.request_model = request_model
+        self.server_address = server_address
+        self.server_port = server_port
+        self.stream = stream
+        start: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: operation, sc.GEN_AI_PROVIDER_NAME: provider}
+        if request_model:
+            start[sc.GEN_AI_REQUEST_MODEL] = request_model
+        if server_address:
+            start[sc.SERVER_ADDRESS] = server_address
+            if server_port:
+                start[sc.SERVER_PORT] = server_port
+        if stream:
+            start[sc.GEN_AI_REQUEST_STREAM] = True
+        if attributes:
+            start.update(attributes)
+        self.parent = otel_context.get_current()
+        self.span = tel.tracer.start_span(
+            f"{operation} {request_model}" if request_model else operation, self.parent, _CLIENT, start
+        )
+        claim_slot(self.parent, provider)
+        self._t0 = time.perf_counter_ns()
+        self._first_ns = 0
+        self._last_ns = 0
+        self.chunks = 0
+        self.done = False
+        self.response_model: str | None = None
+        self.response_id: str | None = None
+        #: One entry per choice, in order; ``None`` where no reason arrived.
+        self.finish_reasons: list[str | None] | None = None
+        self.choice_count = 1
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.cache_read_tokens: int | None = None
+        self.cache_write_tokens: int | None = None
+        self.reasoning_tokens: int | None = None
+        #: Called when the provider sent no usage: returns ``(input, output)`` estimates.
+        self.estimate: Callable[[], tuple[int | None, int | None]] | None = None
+        #: Extra attributes set at the end (response refinements such as service tier).
+        self.attributes: dict[str, Any] = {}
+        self.input_messages: list[dict[str, Any]] | None = None
+        self.output_messages: list[dict[str, Any]] | None = None
+        self.system_instructions: list[dict[str, Any]] | None = None
+        self.tool_definitions: list[dict[str, Any]] | None = None
+
+    # --- during the call -------------------------------------------------------------------
+    def activate(self) -> object:
+        """Make the span current (and mark the call as ours) while the SDK method runs."""
+        ctx = otel_trace.set_span_in_context(self.span, otel_context.set_value(ACTIVE_KEY, True, self.parent))
+        return otel_context.attach(ctx)
+
+    @staticmethod
+    def deactivate(token: object) -> None:
+        otel_context.detach(token)  # type: ignore[arg-type]
+
+    def chunk_arrived(self) -> None:
+        """Note the arrival time of a streamed chunk (for TTFT and time per chunk)."""
+        now = time.perf_counter_ns()
+        if not self.chunks:
+            self._first_ns = now
+        self._last_ns = now
+        self.chunks += 1
+
+    # --- the end ---------------------------------------------------------------------------
+    def end(self, error: BaseException | None = None, *, cut: bool = False) -> None:
+        """End the span once: attributes, cost and metrics. ``cut``: a stream ended early."""
+        if self.done:
+            return
+        self.done = True
+        span = self.span
+        try:
+            self._finish(span, error, cut)
+        except Exception as exc:  # never let our bookkeeping break the user's call
+            report("inference.end", exc)
+        finally:
+            try:
+                span.end()
+            except Exception as exc:
+                report("inference.span_end", exc)
+
+    def _finish(self, span: Any, error: BaseException | None, cut: bool) -> None:
+        now = time.perf_counter_ns()
+        duration = (now - self._t0) / 1e9
+        attrs: dict[str, Any] = self.attributes
+        if self.response_model:
+            attrs[sc.GEN_AI_RESPONSE_MODEL] = self.response_model
+        if self.response_id:
+            attrs[sc.GEN_AI_RESPONSE_ID] = self.response_id
+        reasons = self.finish_reasons
+        if self.stream and (cut or error is not None):
+            # A stream that ended early reports "error" where no finish reason arrived.
+            count = max(self.choice_count, len(reasons) if reasons else 0)
+            reasons = [(r if r else sc.FINISH_REASON_ERROR) for r in (reasons or [])]
+            reasons += [sc.FINISH_REASON_ERROR] * (count - len(reasons))
+        if reasons:
+            attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [r or "" for r in reasons]
+
+        input_tokens, output_tokens = self.input_tokens, self.output_tokens
+        if input_tokens is None and output_tokens is None and self.estimate is not None:
+            try:
+                input_tokens, output_tokens = self.estimate()
+            except Exception as exc:
+                report("inference.estimate", exc)
+            if input_tokens is not None or output_tokens is not None:
+                attrs[sc.LLM_USAGE_ESTIMATED] = True
+        if input_tokens is not None:
+            attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
+        if output_tokens is not None:
+            attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = output_tokens
+        if self.cache_read_tokens is not None:
+            attrs[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = self.cache_read_tokens
+        if self.cache_write_tokens is not None:
+            attrs[sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = self.cache_write_tokens
+        if self.reasoning_tokens is not None:
+            attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = self.reasoning_tokens
+
+        cost_usd: float | None = None
+        pricer = self.tel.pricer
+        model = self.response_model or self.request_model
+        if pricer is not None and model and (input_tokens is not None or output_tokens is not None):
+            cost = pricer.cost(
+                self.provider, model, input_tokens or 0, output_tokens or 0,
+                self.cache_read_tokens or 0, self.cache_write_tokens or 0,
+            )
+            if cost is None:
+                attrs[sc.LLM_COST_PRICED] = False
+            else:
+                cost_usd = cost.total
+                attrs[sc.LLM_COST_PRICED] = True
+                attrs[sc.LLM_COST_USD] = cost.total
+                attrs[sc.LLM_COST_INPUT_USD] = cost.input
+                attrs[sc.LLM_COST_OUTPUT_USD] = cost.output
+
+        ttfc = tpoc = None
+        if self.chunks:
+            ttfc = (self._first_ns - self._t0) / 1e9
+            attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
+            attrs[sc.LLM_STREAM_CHUNKS] = self.chunks
+            if self.chunks > 1:
+                tpoc = (self._last_ns - self._first_ns) / 1e9 / (self.chunks - 1)
+
+        tel = self.tel
+        if tel.capture_content and span.is_recording():
+            limit = tel.max_content_length
+            for key, value in (
+                (sc.GEN_AI_INPUT_MESSAGES, self.input_messages),
+                (sc.GEN_AI_OUTPUT_MESSAGES, self.output_messages),
+                (sc.GEN_AI_SYSTEM_INSTRUCTIONS, self.system_instructions),
+            ):
+                if value:
+                    attrs[key] = dump_json(value, limit)
+        if self.tool_definitions:
+            attrs[sc.GEN_AI_TOOL_DEFINITIONS] = dump_json(self.tool_definitions, tel.max_content_length)
+
+        metric_attrs: dict[str, Any] = {
+            sc.GEN_AI_OPERATION_NAME: self.operation,
+            sc.GEN_AI_PROVIDER_NAME: self.provider,
+        }
+        if self.request_model:
+            metric_attrs[sc.GEN_AI_REQUEST_MODEL] = self.request_model
+        if self.response_model:
+            metric_attrs[sc.GEN_AI_RESPONSE_MODEL] = self.response_model
+        if self.server_address:
+            metric_attrs[sc.SERVER_ADDRESS] = self.server_address
+            if self.server_port:
+                metric_attrs[sc.SERVER_PORT] = self.server_port
+        if error is not None:
+            etype = error_type(error)
+            attrs[sc.ERROR_TYPE] = etype
+            metric_attrs[sc.ERROR_TYPE] = etype
+            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:512]))
+            span.record_exception(error)
+        span.set_attributes(attrs)
+        tel.metrics.record_inference(
+            metric_attrs, duration, input_tokens, output_tokens, ttfc, tpoc, cost_usd, error is not None
+        )
+        if attrs.get(sc.LLM_COST_PRICED) is False:
+            tel.metrics.unpriced.add(1, metric_attrs)

@@ -1,0 +1,156 @@
+"""The stream proxy: the SDK's own stream object, seen through, that ends its span exactly once.
+
+The proxy is a :class:`wrapt.BaseObjectProxy`, so ``isinstance(proxy, openai.Stream)`` stays true
+and every attribute of the stream is the stream's own. It ends the inference when the stream is
+exhausted, on ``close()``/``aclose()``, on ``with`` exit, on an error while reading, and, last, when
+it is garbage collected. The span is never current while the user's code runs between chunks.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable
+from types import TracebackType
+from typing import Any, Protocol
+
+import wrapt
+
+from ._guard import report
+from ._inference import Inference
+
+
+class ChunkHandler(Protocol):
+    """Adapter-specific accumulation of a stream's chunks into the inference."""
+
+    def chunk(self, chunk: Any) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class _Base(wrapt.BaseObjectProxy):  # type: ignore[misc]
+    def __init__(self, wrapped: Any, inference: Inference, handler: ChunkHandler) -> None:
+        super().__init__(wrapped)
+        self._self_inference = inference
+        self._self_handler = handler
+        self._self_iterator: Any = None
+        self._self_exhausted = False
+
+    def _self_chunk(self, chunk: Any) -> None:
+        self._self_inference.chunk_arrived()
+        try:
+            self._self_handler.chunk(chunk)
+        except Exception as exc:
+            report("stream.chunk", exc)
+
+    def _self_end(self, error: BaseException | None, cut: bool) -> None:
+        inference = self._self_inference
+        if inference.done:
+            return
+        try:
+            self._self_handler.finish()
+        except Exception as exc:
+            report("stream.finish", exc)
+        inference.end(error, cut=cut)
+
+    def __del__(self) -> None:
+        try:
+            if not self._self_inference.done:
+                self._self_end(None, cut=not self._self_exhausted)
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+
+class SyncStreamProxy(_Base):
+    """Proxy for a synchronous stream (iterator, context manager, ``close()``)."""
+
+    def __iter__(self) -> SyncStreamProxy:
+        return self
+
+    def __next__(self) -> Any:
+        it = self._self_iterator
+        if it is None:
+            wrapped = self.__wrapped__
+            it = self._self_iterator = wrapped if hasattr(type(wrapped), "__next__") else iter(wrapped)
+        try:
+            chunk = next(it)
+        except StopIteration:
+            self._self_exhausted = True
+            self._self_end(None, cut=False)
+            raise
+        except BaseException as exc:
+            self._self_end(exc, cut=True)
+            raise
+        self._self_chunk(chunk)
+        return chunk
+
+    def close(self) -> Any:
+        try:
+            return self.__wrapped__.close()
+        finally:
+            self._self_end(None, cut=not self._self_exhausted)
+
+    def __enter__(self) -> Any:
+        entered = self.__wrapped__.__enter__()
+        return self if entered is self.__wrapped__ else entered
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Any:
+        try:
+            return self.__wrapped__.__exit__(exc_type, exc, tb)
+        finally:
+            self._self_end(exc, cut=not self._self_exhausted)
+
+
+class AsyncStreamProxy(_Base):
+    """Proxy for an asynchronous stream (async iterator, async context manager, ``close()``)."""
+
+    def __aiter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __anext__(self) -> Any:
+        it = self._self_iterator
+        if it is None:
+            wrapped = self.__wrapped__
+            it = self._self_iterator = wrapped if hasattr(type(wrapped), "__anext__") else wrapped.__aiter__()
+        try:
+            chunk = await it.__anext__()
+        except StopAsyncIteration:
+            self._self_exhausted = True
+            self._self_end(None, cut=False)
+            raise
+        except BaseException as exc:
+            self._self_end(exc, cut=True)
+            raise
+        self._self_chunk(chunk)
+        return chunk
+
+    def _self_closing(self, result: Any) -> Any:
+        if inspect.isawaitable(result):
+            return self._self_await_then_end(result)
+        self._self_end(None, cut=not self._self_exhausted)
+        return result
+
+    async def _self_await_then_end(self, awaitable: Awaitable[Any]) -> Any:
+        try:
+            return await awaitable
+        finally:
+            self._self_end(None, cut=not self._self_exhausted)
+
+    def close(self) -> Any:
+        return self._self_closing(self.__wrapped__.close())
+
+    def aclose(self) -> Any:
+        return self._self_closing(self.__wrapped__.aclose())
+
+    async def __aenter__(self) -> Any:
+        entered = await self.__wrapped__.__aenter__()
+        return self if entered is self.__wrapped__ else entered
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(exc_type, exc, tb)
+        finally:
+            self._self_end(exc, cut=not self._self_exhausted)

@@ -1,0 +1,86 @@
+"""The tracer, metrics and content settings that instrumentation uses at call time.
+
+``init()`` and :func:`llm_observatory.testing.capture` install a :class:`Telemetry`; with neither
+(zero-code set-ups, or an app that set the global providers itself) one is built lazily from the
+global OpenTelemetry providers and the environment.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import metrics as otel_metrics
+from opentelemetry import trace as otel_trace
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import Tracer, TracerProvider
+
+from ... import semconv
+from ...version import __version__
+from ._metrics import Metrics
+
+if TYPE_CHECKING:
+    from ...pricing import Pricer
+
+SCOPE = "llm_observatory"
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    tracer: Tracer
+    metrics: Metrics
+    capture_content: bool = False
+    max_content_length: int = 16384
+    pricer: Pricer | None = None
+
+
+def build(
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+    *,
+    capture_content: bool | None = None,
+    max_content_length: int | None = None,
+    metrics_mode: str | None = None,
+    pricer: Any = None,
+) -> Telemetry:
+    """A :class:`Telemetry` over the given providers (the global ones where ``None``)."""
+    from ..._config import Options
+    from ...pricing import default_pricer
+
+    options = Options.resolve(
+        capture_content=capture_content, max_content_length=max_content_length, metrics_mode=metrics_mode
+    )
+    tp = tracer_provider or otel_trace.get_tracer_provider()
+    mp = meter_provider or otel_metrics.get_meter_provider()
+    return Telemetry(
+        tracer=tp.get_tracer(SCOPE, __version__, schema_url=semconv.SCHEMA_URL),
+        metrics=Metrics(mp.get_meter(SCOPE, __version__, schema_url=semconv.SCHEMA_URL), options.metrics_mode),
+        capture_content=options.capture_content,
+        max_content_length=options.max_content_length,
+        pricer=pricer if pricer is not None else default_pricer(),
+    )
+
+
+_current: Telemetry | None = None
+_lock = threading.Lock()
+
+
+def current() -> Telemetry:
+    """The telemetry in force (built from the globals on first use when none was installed)."""
+    global _current
+    t = _current
+    if t is None:
+        with _lock:
+            if _current is None:
+                _current = build()
+            t = _current
+    return t
+
+
+def install(telemetry: Telemetry | None) -> Telemetry | None:
+    """Make ``telemetry`` current; returns the previous one (``None``: rebuild from globals)."""
+    global _current
+    with _lock:
+        previous, _current = _current, telemetry
+    return previous
