@@ -14,6 +14,7 @@ import importlib.util
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from opentelemetry.sdk.trace.sampling import Sampler
 from . import context, semconv
 from ._config import Options, exporter_names
 from .exporters import ConsoleTreeExporter
-from .exporters._guard import GuardedLogExporter, GuardedMetricExporter, GuardedSpanExporter
+from .exporters._guard import GuardedLogExporter, GuardedMetricExporter, GuardedSpanExporter, STALLED_EXPORT_S, abort_failing
 from .instrumentation import REGISTRY
 from .instrumentation._core import _telemetry
 from .processors import ContextEnrichmentProcessor
@@ -304,8 +305,12 @@ def _install_instrumentors(options: Options) -> list[Any]:
     return installed
 
 
-def _bounded(work: Callable[[], Any], timeout: float, what: str) -> bool:
-    """Run ``work`` in a daemon thread and wait at most ``timeout`` seconds for it."""
+def _bounded(work: Callable[[], Any], timeout: float, what: str, abort_stalled: bool = False) -> bool:
+    """Run ``work`` in a daemon thread and wait at most ``timeout`` seconds for it.
+
+    With ``abort_stalled`` (at shutdown), exports still retrying after a second are aborted
+    (:func:`abort_failing`): a working collector answers in milliseconds.
+    """
     done = threading.Event()
 
     def run() -> None:
@@ -317,7 +322,10 @@ def _bounded(work: Callable[[], Any], timeout: float, what: str) -> bool:
             done.set()
 
     threading.Thread(target=run, name=f"llm-observatory-{what}", daemon=True).start()
-    if not done.wait(timeout):
+    deadline = time.monotonic() + timeout
+    if abort_stalled and not done.wait(min(timeout, STALLED_EXPORT_S)):
+        abort_failing()
+    if not done.wait(max(deadline - time.monotonic(), 0.0)):
         logger.warning("LLM Observatory: %s did not finish within %.1f s; pending telemetry may be lost",
                        what, timeout)
         return False
@@ -383,7 +391,7 @@ def shutdown(timeout: float | None = None) -> bool:
         if state.logger_provider is not None:
             state.logger_provider.shutdown()
 
-    return _bounded(work, limit, "shutdown")
+    return _bounded(work, limit, "shutdown", abort_stalled=True)
 
 
 def _shutdown_at_exit() -> None:

@@ -37,7 +37,8 @@ class _Spec:
 
     def __init__(self, func: Callable[..., Any], name: str | None, kind: str,
                  capture_input: bool | None, capture_output: bool | None) -> None:
-        self.name = name or getattr(func, "__qualname__", None) or getattr(func, "__name__", "function")
+        qualname = getattr(func, "__qualname__", None) or getattr(func, "__name__", "function")
+        self.name = name or qualname.rsplit("<locals>.", 1)[-1]
         self.kind = kind
         attrs: dict[str, Any] = {sc.LLM_SPAN_KIND: kind}
         if kind == "workflow":

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,6 +50,22 @@ class _Silence(logging.Filter):
 _state = threading.local()
 _filter = _Silence()
 _installed = False
+_guarded: weakref.WeakSet[Any] = weakref.WeakSet()
+STALLED_EXPORT_S = 1.0
+
+
+def abort_failing() -> None:
+    """Stop the retries of exporters whose endpoint is known to be unreachable (at shutdown).
+
+    Their pending data could not be delivered anyway; this keeps ``shutdown()`` from waiting
+    out the retry back-off. Exporters that work are left to flush normally.
+    """
+    now = time.monotonic()
+    for exporter in list(_guarded):
+        health = exporter._health
+        # An export in flight for over a second is retrying: a working collector answers in ms.
+        if health.failing or (health.inflight_since and now - health.inflight_since > STALLED_EXPORT_S):
+            exporter.shutdown()
 
 
 def _install_filter() -> None:
@@ -65,7 +83,9 @@ class _Health:
         self.signal = signal
         self.endpoint = endpoint
         self.failing = False
+        self.closed = False
         self.dropped = 0
+        self.inflight_since = 0.0
 
     def result(self, ok: bool, items: int) -> None:
         if ok:
@@ -85,13 +105,18 @@ class _Health:
 
 
 def _run(health: _Health, items: int, export: Any, *args: Any) -> bool:
+    if health.closed:
+        health.dropped += items
+        return False
     _state.exporting = True
+    health.inflight_since = time.monotonic()
     try:
         result = export(*args)
     except Exception:
         result = None
     finally:
         _state.exporting = False
+        health.inflight_since = 0.0
     ok = result is not None and getattr(result, "name", "") == "SUCCESS"
     health.result(ok, items)
     return ok
@@ -102,12 +127,16 @@ class GuardedSpanExporter(SpanExporter):
         _install_filter()
         self.inner = inner
         self._health = _Health("spans", endpoint)
+        _guarded.add(self)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         ok = _run(self._health, len(spans), self.inner.export, spans)
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
+        if self._health.closed:
+            return
+        self._health.closed = True
         _state.exporting = True
         try:
             self.inner.shutdown()
@@ -127,6 +156,7 @@ class GuardedMetricExporter(MetricExporter):
         )
         self.inner = inner
         self._health = _Health("metrics", endpoint)
+        _guarded.add(self)
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         ok = _run(self._health, 1, self.inner.export, metrics_data, timeout_millis)
@@ -136,6 +166,9 @@ class GuardedMetricExporter(MetricExporter):
         return self.inner.force_flush(timeout_millis)
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        if self._health.closed:
+            return
+        self._health.closed = True
         _state.exporting = True
         try:
             self.inner.shutdown(timeout_millis=timeout_millis)
@@ -148,12 +181,16 @@ class GuardedLogExporter(LogRecordExporter):
         _install_filter()
         self.inner = inner
         self._health = _Health("logs", endpoint)
+        _guarded.add(self)
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
         ok = _run(self._health, len(batch), self.inner.export, batch)
         return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
 
     def shutdown(self) -> None:
+        if self._health.closed:
+            return
+        self._health.closed = True
         _state.exporting = True
         try:
             self.inner.shutdown()

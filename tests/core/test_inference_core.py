@@ -1,0 +1,255 @@
+"""The shared instrumentation core, exercised through a toy provider SDK (see toy.py)."""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+from llm_observatory.instrumentation._core import _guard
+from llm_observatory.testing import Capture, capture
+
+from . import toy
+
+
+@pytest.fixture(autouse=True)
+def instrumented() -> Iterator[None]:
+    inst = toy.ToyInstrumentor()
+    inst.instrument()
+    yield
+    inst.uninstrument()
+
+
+def test_non_streaming_call_snapshot(cap: Capture) -> None:
+    result = toy.Client().create(model="toy-1", prompt="hi", temperature=0.5)
+    assert result.text == "echo hi"
+    assert cap.snapshot() == [{
+        "name": "chat toy-1", "kind": "CLIENT", "trace_id": 1, "span_id": 1, "parent_id": None,
+        "start": 0, "end": 1, "status": "UNSET",
+        "attributes": {
+            "gen_ai.operation.name": "chat", "gen_ai.provider.name": "toy", "gen_ai.request.model": "toy-1",
+            "server.address": "toy.local", "server.port": 8443, "gen_ai.request.temperature": 0.5,
+            "gen_ai.response.model": "toy-1-2024", "gen_ai.response.id": "r-1",
+            "gen_ai.response.finish_reasons": ["stop"],
+            "gen_ai.usage.input_tokens": 7, "gen_ai.usage.output_tokens": 2,
+        },
+    }]
+
+
+def test_metrics_for_a_call(cap: Capture) -> None:
+    toy.Client().create(model="toy-1", prompt="hi")
+    m = cap.metrics()
+    common = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "toy", "gen_ai.request.model": "toy-1",
+              "gen_ai.response.model": "toy-1-2024", "server.address": "toy.local", "server.port": 8443}
+    assert [p["attributes"] for p in m["gen_ai.client.operation.duration"]] == [common]
+    tokens = {p["attributes"]["gen_ai.token.type"]: p["sum"] for p in m["gen_ai.client.token.usage"]}
+    assert tokens == {"input": 7, "output": 2}
+    assert "gen_ai.client.operation.time_to_first_chunk" not in m
+
+
+def test_uninstrumented_call_is_identical() -> None:
+    inst = toy.ToyInstrumentor()
+    with capture():
+        traced = toy.Client().create(model="toy-1", prompt="same")
+        inst.uninstrument()
+        try:
+            plain = toy.Client().create(model="toy-1", prompt="same")
+            assert "__wrapped__" not in vars(toy.Client)["create"].__dict__
+        finally:
+            inst.instrument()
+    assert traced == plain and type(traced) is type(plain)
+
+
+def test_instrument_twice_is_a_noop_and_uninstrument_restores() -> None:
+    inst = toy.ToyInstrumentor()
+    wrapped = vars(toy.Client)["create"]
+    inst.instrument()
+    assert vars(toy.Client)["create"] is wrapped
+    inst.uninstrument()
+    original = vars(toy.Client)["create"]
+    assert not hasattr(original, "__wrapped__")
+    inst.uninstrument()
+    assert vars(toy.Client)["create"] is original
+    inst.instrument()
+
+
+def test_provider_error_propagates_unchanged(cap: Capture) -> None:
+    err = toy.ToyError("rate limited")
+    with pytest.raises(toy.ToyError) as info:
+        toy.Client(fail=err).create(model="toy-1", prompt="x")
+    assert info.value is err
+    span = cap.span("chat toy-1")
+    assert span.status.status_code.name == "ERROR"
+    assert span.attributes["error.type"] == "tests.core.toy.ToyError"
+    duration = cap.metrics()["gen_ai.client.operation.duration"]
+    assert duration[0]["attributes"]["error.type"] == "tests.core.toy.ToyError"
+
+
+def _stream_span(cap: Capture) -> dict:
+    spans = [s for s in cap.snapshot() if s["name"] == "chat toy-1"]
+    assert len(spans) == 1, spans
+    return spans[0]
+
+
+def test_stream_fully_consumed(cap: Capture) -> None:
+    stream = toy.Client().create(model="toy-1", prompt="a b c", stream=True)
+    assert isinstance(stream, toy.Stream)
+    seen = []
+    for chunk in stream:
+        assert trace.get_current_span() is trace.INVALID_SPAN  # the span is not current between chunks
+        seen.append(chunk.text)
+    assert seen == ["echo", "a", "b", "c", ""]
+    span = _stream_span(cap)
+    assert span["status"] == "UNSET"
+    a = span["attributes"]
+    assert a["gen_ai.request.stream"] is True
+    assert a["gen_ai.response.finish_reasons"] == ["stop"]
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (7, 4)
+    assert a["gen_ai.response.time_to_first_chunk"] == "<duration>"
+    assert a["llm.stream.chunks"] == 5
+    m = cap.metrics()
+    assert m["gen_ai.client.operation.time_to_first_chunk"][0]["count"] == 1
+    assert m["gen_ai.client.operation.time_per_output_chunk"][0]["count"] == 1
+
+
+def test_stream_break_then_close(cap: Capture) -> None:
+    stream = toy.Client().create(model="toy-1", prompt="a b c", stream=True)
+    for _ in stream:
+        break
+    assert cap.spans() == []
+    stream.close()
+    stream.close()
+    assert stream.closed
+    span = _stream_span(cap)
+    assert span["attributes"]["gen_ai.response.finish_reasons"] == ["error"]
+    assert span["attributes"]["llm.stream.chunks"] == 1
+    assert span["status"] == "UNSET"
+
+
+def test_stream_abandoned_is_ended_by_gc(cap: Capture) -> None:
+    stream = toy.Client().create(model="toy-1", prompt="a b c", stream=True)
+    next(iter(stream))
+    del stream
+    gc.collect()
+    assert _stream_span(cap)["attributes"]["gen_ai.response.finish_reasons"] == ["error"]
+
+
+def test_stream_user_exception_in_with_block(cap: Capture) -> None:
+    with pytest.raises(KeyError), toy.Client().create(model="toy-1", prompt="a b", stream=True) as stream:
+        for _ in stream:
+            raise KeyError("user code failed")
+    span = _stream_span(cap)
+    assert span["status"] == "ERROR"
+    assert span["attributes"]["error.type"] == "KeyError"
+    assert span["attributes"]["gen_ai.response.finish_reasons"] == ["error"]
+
+
+def test_stream_with_block_exited_early(cap: Capture) -> None:
+    with toy.Client().create(model="toy-1", prompt="a b", stream=True) as stream:
+        assert isinstance(stream, toy.Stream)
+        next(stream)
+    assert stream.closed
+    span = _stream_span(cap)
+    assert span["status"] == "UNSET"
+    assert span["attributes"]["gen_ai.response.finish_reasons"] == ["error"]
+
+
+def test_stream_transport_error_mid_stream(cap: Capture) -> None:
+    stream = toy.Client(fail_after=2).create(model="toy-1", prompt="a b c", stream=True)
+    got = []
+    with pytest.raises(toy.ToyError):
+        for chunk in stream:
+            got.append(chunk)
+    assert len(got) == 2
+    span = _stream_span(cap)
+    assert span["status"] == "ERROR"
+    assert span["attributes"]["error.type"] == "tests.core.toy.ToyError"
+    assert span["attributes"]["llm.stream.chunks"] == 2
+
+
+def test_stream_content_capture_records_what_arrived() -> None:
+    with capture(capture_content=True) as cap:
+        stream = toy.Client().create(model="toy-1", prompt="a b c", stream=True)
+        next(stream), next(stream)
+        stream.close()
+    a = _stream_span(cap)["attributes"]
+    assert a["gen_ai.input.messages"] == '[{"role":"user","parts":[{"type":"text","content":"a b c"}]}]'
+    assert a["gen_ai.output.messages"] == (
+        '[{"role":"assistant","parts":[{"type":"text","content":"echo a"}],"finish_reason":"error"}]'
+    )
+
+
+def test_content_off_records_no_text(cap: Capture) -> None:
+    toy.Client().create(model="toy-1", prompt="secret words", stream=False)
+    for span in cap.snapshot():
+        assert "secret" not in repr(span)
+
+
+async def test_async_call_and_stream(cap: Capture) -> None:
+    result = await toy.AsyncClient().create(model="toy-1", prompt="x")
+    assert isinstance(result, toy.Response)
+    stream = await toy.AsyncClient().create(model="toy-1", prompt="a b", stream=True)
+    assert isinstance(stream, toy.AsyncStream)
+    texts = [c.text async for c in stream]
+    assert texts == ["echo", "a", "b", ""]
+    names = [s.name for s in cap.spans()]
+    assert names == ["chat toy-1", "chat toy-1"]
+    assert cap.spans()[1].attributes["gen_ai.response.finish_reasons"] == ("stop",)
+
+
+async def test_async_stream_close_and_context_manager(cap: Capture) -> None:
+    stream = await toy.AsyncClient().create(model="toy-1", prompt="a b", stream=True)
+    await stream.__anext__()
+    await stream.close()
+    async with await toy.AsyncClient().create(model="toy-1", prompt="a b", stream=True) as s2:
+        await s2.__anext__()
+    assert s2.closed
+    spans = cap.spans()
+    assert len(spans) == 2
+    assert all(s.attributes["gen_ai.response.finish_reasons"] == ("error",) for s in spans)
+
+
+async def test_async_stream_transport_error(cap: Capture) -> None:
+    stream = await toy.AsyncClient(fail_after=1).create(model="toy-1", prompt="a b", stream=True)
+    with pytest.raises(toy.ToyError):
+        async for _ in stream:
+            pass
+    assert cap.span("chat toy-1").attributes["error.type"] == "tests.core.toy.ToyError"
+
+
+def test_our_failure_never_reaches_the_user(cap: Capture, monkeypatch: pytest.MonkeyPatch,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    def broken(self: object, inference: object, result: object) -> object:
+        raise RuntimeError("adapter bug")
+
+    monkeypatch.setattr(toy._Handler, "finish", broken)
+    monkeypatch.setattr(_guard, "_reported", set())
+    with caplog.at_level(logging.WARNING, logger="llm_observatory"):
+        first = toy.Client().create(model="toy-1", prompt="x")
+        second = toy.Client().create(model="toy-1", prompt="x")
+    assert first == second == toy.Response("r-1", "toy-1-2024", "echo x", "stop", (7, 2))
+    assert len([r for r in caplog.records if "internal error" in r.getMessage()]) == 1
+    assert len(cap.spans()) == 2  # each span still ended
+
+
+def test_sampling_off_still_works_and_counts_metrics() -> None:
+    with capture(sampler=ALWAYS_OFF) as cap:
+        assert toy.Client().create(model="toy-1", prompt="x").text == "echo x"
+        stream = toy.Client().create(model="toy-1", prompt="a", stream=True)
+        assert [c.text for c in stream] == ["echo", "a", ""]
+    assert cap.spans() == []
+    assert sum(p["count"] for p in cap.metrics()["gen_ai.client.operation.duration"]) == 2
+
+
+def test_latest_metric_names() -> None:
+    with capture(metrics_mode="latest") as cap:
+        toy.Client().create(model="toy-1", prompt="x")
+    m = cap.metrics()
+    assert "gen_ai.client.operation.duration" not in m
+    assert m["gen_ai.client.inference.duration"][0]["count"] == 1
+    assert m["gen_ai.client.inference.usage.input_tokens"][0]["value"] == 7
+    assert m["gen_ai.client.inference.usage.input_tokens"][0]["attributes"]["gen_ai.token.modality"] == "text"

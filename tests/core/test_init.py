@@ -1,0 +1,202 @@
+"""init(), shutdown(), force_flush() and coexistence, each in a fresh interpreter."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import ROOT, run_python
+from tests.otlp_receiver import otlp_receiver
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_exports_spans_and_metrics_over_otlp_http() -> None:
+    with otlp_receiver() as (url, received):
+        proc = run_python(f"""
+            import llm_observatory as observatory
+            observatory.init(service_name="svc-a", environment="staging", endpoint="{url}")
+
+            @observatory.tool
+            def search(q): return q
+
+            with observatory.session("s-9"):
+                search("x")
+            assert observatory.shutdown()
+        """)
+        assert proc.returncode == 0, proc.stderr
+    spans = received.spans()
+    assert [(s.name, r["service.name"], r["deployment.environment.name"]) for r, s in spans] == [
+        ("execute_tool search", "svc-a", "staging")
+    ]
+    attrs = {kv.key: kv.value.string_value for kv in spans[0][1].attributes}
+    assert attrs["session.id"] == "s-9"
+    assert "gen_ai.execute_tool.duration" in received.metric_names()
+
+
+def test_existing_tracer_provider_is_kept_and_extended() -> None:
+    proc = run_python("""
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        import llm_observatory as observatory
+
+        app_exporter = InMemorySpanExporter()
+        app_provider = TracerProvider()
+        app_provider.add_span_processor(SimpleSpanProcessor(app_exporter))
+        trace.set_tracer_provider(app_provider)
+
+        observatory.init(service_name="ignored")
+        assert trace.get_tracer_provider() is app_provider
+
+        @observatory.task
+        def work(): return 1
+
+        with observatory.user("u-1"):
+            work()
+            with trace.get_tracer("app").start_as_current_span("app-span"):
+                pass
+        spans = {s.name: dict(s.attributes) for s in app_exporter.get_finished_spans()}
+        assert spans["work"]["user.id"] == "u-1", spans
+        assert spans["app-span"]["user.id"] == "u-1", spans
+        # our processors are added, and an exporter only when asked for
+        assert len(app_provider._active_span_processor._span_processors) == 2
+        observatory.shutdown()
+        assert len(app_provider._active_span_processor._span_processors) == 1
+        # the app's own provider still works after our shutdown
+        with trace.get_tracer("app").start_as_current_span("after"):
+            pass
+        assert [s.name for s in app_exporter.get_finished_spans()][-1] == "after"
+        print("ok")
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
+
+
+def test_init_twice_warns_and_changes_nothing() -> None:
+    proc = run_python("""
+        import logging
+        logging.basicConfig(level=logging.WARNING)
+        from opentelemetry import trace
+        import llm_observatory as observatory
+        observatory.init(exporter="none")
+        first = trace.get_tracer_provider()
+        observatory.init(exporter="console")
+        assert trace.get_tracer_provider() is first
+        observatory.task(lambda: None)()
+        observatory.shutdown()
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("init() was already called") == 1
+    assert "trace " not in proc.stdout  # the second call's console exporter was not added
+
+
+def test_unreachable_endpoint_one_warning_and_bounded_shutdown() -> None:
+    port = _closed_port()
+    proc = run_python(f"""
+        import json, logging, time
+        logging.basicConfig(level=logging.INFO)
+        import llm_observatory as observatory
+        observatory.init(endpoint="http://127.0.0.1:{port}", export_timeout=2)
+
+        @observatory.task
+        def work(i): return i
+
+        for i in range(50):
+            assert work(i) == i
+        observatory.force_flush(timeout=3)
+        for i in range(50):
+            work(i)
+        t0 = time.monotonic()
+        finished = observatory.shutdown(timeout=5)
+        print(json.dumps({{"elapsed": time.monotonic() - t0}}))
+    """, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    elapsed = json.loads(proc.stdout.strip().splitlines()[-1])["elapsed"]
+    assert elapsed <= 5.5
+    warnings = [line for line in proc.stderr.splitlines() if "cannot export" in line]
+    assert len(warnings) <= 2 and any("spans" in w for w in warnings), proc.stderr  # spans and metrics
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "Transient error" not in proc.stderr and "Failed to export" not in proc.stderr, proc.stderr
+
+
+def test_console_exporter_prints_a_tree() -> None:
+    proc = run_python("""
+        import llm_observatory as observatory
+        observatory.init(service_name="demo-svc", exporter="console", metrics=False)
+
+        @observatory.tool
+        def lookup(): return 1
+
+        @observatory.workflow
+        def answer():
+            return lookup()
+
+        answer()
+        observatory.shutdown()
+    """)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "(demo-svc)" in lines[0]
+    assert lines[1].startswith("└─ invoke_workflow answer")
+    assert lines[2].startswith("   └─ execute_tool lookup")
+
+
+def test_env_configuration_and_bad_values_warn() -> None:
+    proc = run_python("""
+        from opentelemetry import trace
+        import llm_observatory as observatory
+        observatory.init()
+        tp = trace.get_tracer_provider()
+        names = [type(p).__name__ for p in tp._active_span_processor._span_processors]
+        print(names)
+        print(tp.resource.attributes["service.name"])
+        observatory.shutdown()
+    """, env={"OTEL_TRACES_EXPORTER": "console", "LLM_OBSERVATORY_SERVICE_NAME": "from-env",
+              "LLM_OBSERVATORY_MAX_CONTENT_LENGTH": "-3", "LLM_OBSERVATORY_METRICS": "maybe"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["['ContextEnrichmentProcessor', 'SimpleSpanProcessor']", "from-env"]
+    assert "ignoring LLM_OBSERVATORY_MAX_CONTENT_LENGTH='-3'" in proc.stderr
+    assert "ignoring LLM_OBSERVATORY_METRICS='maybe'" in proc.stderr
+
+
+def test_import_does_not_set_anything_up() -> None:
+    proc = run_python("""
+        import threading, concurrent.futures
+        before = (threading.Thread.start, concurrent.futures.ThreadPoolExecutor.submit)
+        import llm_observatory
+        from opentelemetry import trace
+        assert type(trace.get_tracer_provider()).__name__ == "ProxyTracerProvider"
+        assert (threading.Thread.start, concurrent.futures.ThreadPoolExecutor.submit) == before
+        print("ok")
+    """)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_zero_code_opentelemetry_instrument() -> None:
+    instrument = [str(Path(sys.executable).parent / "opentelemetry-instrument")]
+    with otlp_receiver() as (url, received):
+        proc = run_python("", args=[*instrument, sys.executable, str(ROOT / "examples" / "zero_code.py")], env={
+            "OTEL_SERVICE_NAME": "zero-code-app",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": url,
+            "OTEL_PYTHON_DISTRO": "llm_observatory",
+            "OTEL_PYTHON_CONFIGURATOR": "llm_observatory",
+        })
+        assert proc.returncode == 0, proc.stderr
+        deadline = time.monotonic() + 10
+        while not received.spans() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    spans = received.spans()
+    names = sorted(s.name for _, s in spans)
+    assert names == ["execute_tool lookup_order", "invoke_agent support_agent"], proc.stdout + proc.stderr
+    assert {r["service.name"] for r, _ in spans} == {"zero-code-app"}
+    tagged = {kv.key: kv.value for _, s in spans for kv in s.attributes}
+    assert tagged["session.id"].string_value == "session-1"
