@@ -142,7 +142,8 @@ class Options:
     )
     metrics_mode: MetricsMode = _option(
         "legacy", "LLM_OBSERVATORY_METRICS_MODE", parse=_parse_metrics_mode,
-        doc="GenAI metric names: `legacy` (`gen_ai.client.operation.*`), `latest` (`gen_ai.client.inference.*`) or `both`.",
+        doc="GenAI metric names: `legacy` (`gen_ai.client.operation.*`), `latest` "
+        "(`gen_ai.client.inference.*`) or `both`.",
     )
     logs: bool = _option(
         True, "LLM_OBSERVATORY_LOGS", parse=_parse_bool, doc="Set up a logger provider for GenAI events."

@@ -36,7 +36,13 @@ from opentelemetry.sdk.trace.sampling import Sampler
 from . import context, semconv
 from ._config import Options, exporter_names
 from .exporters import ConsoleTreeExporter
-from .exporters._guard import GuardedLogExporter, GuardedMetricExporter, GuardedSpanExporter, STALLED_EXPORT_S, abort_failing
+from .exporters._guard import (
+    STALLED_EXPORT_S,
+    GuardedLogExporter,
+    GuardedMetricExporter,
+    GuardedSpanExporter,
+    abort_failing,
+)
 from .instrumentation import REGISTRY
 from .instrumentation._core import _telemetry
 from .processors import ContextEnrichmentProcessor
@@ -75,61 +81,52 @@ def _otlp_endpoint(options: Options, signal: str) -> str | None:
     return base if options.protocol == "grpc" else f"{base}/v1/{signal}"
 
 
-def _span_exporter(options: Options) -> SpanExporter:
+def _display_endpoint(options: Options, signal: str) -> str:
+    """Where the exporter for ``signal`` sends to, for messages (the exporter resolves the same)."""
+    explicit = _otlp_endpoint(options, signal)
+    if explicit:
+        return explicit
+    specific = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
+    if specific:
+        return specific
+    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if options.protocol == "grpc":
+        return base or "http://localhost:4317"
+    return f"{(base or 'http://localhost:4318').rstrip('/')}/v1/{signal}"
+
+
+def _otlp_factory(options: Options, signal: str) -> Callable[[], Any]:
+    """A function building the OTLP exporter of ``signal`` (traces, metrics or logs)."""
     kwargs: dict[str, Any] = {"timeout": options.export_timeout}
     if options.headers is not None:
         kwargs["headers"] = dict(options.headers)
-    endpoint = _otlp_endpoint(options, "traces")
+    endpoint = _otlp_endpoint(options, signal)
     if endpoint:
         kwargs["endpoint"] = endpoint
-    if options.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
+    transport = "grpc" if options.protocol == "grpc" else "http"
+    module, cls = {
+        "traces": (f"opentelemetry.exporter.otlp.proto.{transport}.trace_exporter", "OTLPSpanExporter"),
+        "metrics": (f"opentelemetry.exporter.otlp.proto.{transport}.metric_exporter", "OTLPMetricExporter"),
+        "logs": (f"opentelemetry.exporter.otlp.proto.{transport}._log_exporter", "OTLPLogExporter"),
+    }[signal]
 
-        exporter: SpanExporter = Grpc(**kwargs)
-    else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
+    def build() -> Any:
+        return getattr(importlib.import_module(module), cls)(**kwargs)
 
-        exporter = Http(**kwargs)
-    return GuardedSpanExporter(exporter, str(getattr(exporter, "_endpoint", endpoint or "the OTLP endpoint")))
+    return build
+
+
+def _span_exporter(options: Options) -> SpanExporter:
+    return GuardedSpanExporter(_otlp_factory(options, "traces"), _display_endpoint(options, "traces"))
 
 
 def _metric_reader(options: Options) -> MetricReader:
-    kwargs: dict[str, Any] = {"timeout": options.export_timeout}
-    if options.headers is not None:
-        kwargs["headers"] = dict(options.headers)
-    endpoint = _otlp_endpoint(options, "metrics")
-    if endpoint:
-        kwargs["endpoint"] = endpoint
-    if options.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcM
-
-        exporter: Any = GrpcM(**kwargs)
-    else:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpM
-
-        exporter = HttpM(**kwargs)
-    guarded = GuardedMetricExporter(exporter, str(getattr(exporter, "_endpoint", endpoint or "the OTLP endpoint")))
-    return PeriodicExportingMetricReader(guarded, export_timeout_millis=options.export_timeout * 1000)
+    exporter = GuardedMetricExporter(_otlp_factory(options, "metrics"), _display_endpoint(options, "metrics"))
+    return PeriodicExportingMetricReader(exporter, export_timeout_millis=options.export_timeout * 1000)
 
 
 def _log_processor(options: Options) -> BatchLogRecordProcessor:
-    kwargs: dict[str, Any] = {"timeout": options.export_timeout}
-    if options.headers is not None:
-        kwargs["headers"] = dict(options.headers)
-    endpoint = _otlp_endpoint(options, "logs")
-    if endpoint:
-        kwargs["endpoint"] = endpoint
-    if options.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcL
-
-        exporter: Any = GrpcL(**kwargs)
-    else:
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpL
-
-        exporter = HttpL(**kwargs)
-    return BatchLogRecordProcessor(
-        GuardedLogExporter(exporter, str(getattr(exporter, "_endpoint", endpoint or "the OTLP endpoint")))
-    )
+    return BatchLogRecordProcessor(GuardedLogExporter(_otlp_factory(options, "logs"), _display_endpoint(options, "logs")))
 
 
 def _signal_exporters(var: str, span_exporters: Sequence[Any]) -> set[str]:
@@ -341,6 +338,7 @@ def force_flush(timeout: float | None = None) -> bool:
     millis = int(limit * 1000)
 
     def work() -> None:
+        _telemetry.current().metrics.flush()
         for proc in state.span_processors:
             proc.force_flush(millis)
         if state.meter_provider is not None:
@@ -352,9 +350,9 @@ def force_flush(timeout: float | None = None) -> bool:
 
 
 def _remove_processor(tp: TracerProvider, proc: SpanProcessor) -> None:
-    multi = tp._active_span_processor  # noqa: SLF001 - the SDK has no public removal API
-    with multi._lock:  # noqa: SLF001
-        multi._span_processors = tuple(p for p in multi._span_processors if p is not proc)  # noqa: SLF001
+    multi = tp._active_span_processor
+    with multi._lock:
+        multi._span_processors = tuple(p for p in multi._span_processors if p is not proc)
 
 
 def shutdown(timeout: float | None = None) -> bool:
@@ -375,7 +373,7 @@ def shutdown(timeout: float | None = None) -> bool:
             logger.exception("LLM Observatory: could not uninstrument %r", instrumentor)
     context.uninstall_thread_propagation()
     context.set_baggage_enabled(False)
-    _telemetry.install(state.previous_telemetry)
+    ours = _telemetry.install(state.previous_telemetry)
     for proc in state.span_processors:
         try:
             _remove_processor(state.tracer_provider, proc)
@@ -384,6 +382,8 @@ def shutdown(timeout: float | None = None) -> bool:
     limit = state.options.export_timeout if timeout is None else timeout
 
     def work() -> None:
+        if ours is not None:
+            ours.metrics.flush()
         for proc in state.span_processors:
             proc.shutdown()
         if state.meter_provider is not None:

@@ -23,6 +23,7 @@ import inspect
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from contextvars import Token
 from types import MappingProxyType, TracebackType
 from typing import Any, TypeVar, cast
 
@@ -65,17 +66,18 @@ def set_baggage_enabled(enabled: bool) -> None:
 class _Scope:
     """A set of context values, usable as a context manager and as a decorator."""
 
-    __slots__ = ("_values", "_tokens")
+    __slots__ = ("_tokens", "_values")
 
     def __init__(self, values: dict[str, Any]) -> None:
         self._values = values
-        self._tokens: list[object] = []
+        self._tokens: list[Token[otel_context.Context]] = []
 
     def _context(self) -> otel_context.Context:
         ctx = otel_context.get_current()
         for key, value in self._values.items():
             if key == TAGS_KEY:
-                value = tuple(dict.fromkeys((*(otel_context.get_value(TAGS_KEY, ctx) or ()), *value)))
+                previous = cast(tuple[str, ...], otel_context.get_value(TAGS_KEY, ctx) or ())
+                value = tuple(dict.fromkeys((*previous, *value)))
             elif key == METADATA_KEY:
                 merged = dict(cast(Mapping[str, Any], otel_context.get_value(METADATA_KEY, ctx) or {}))
                 merged.update(value)
@@ -162,9 +164,8 @@ def metadata(**values: Any) -> _Scope:
     """Add ``llm.metadata.<key>`` attributes to every span started inside; nested metadata merges."""
     kept: dict[str, str | bool | int | float] = {}
     for key, value in values.items():
-        if isinstance(value, (bool, int, float)):
-            kept[key] = value
-        elif isinstance(value, str) and len(value) <= MAX_METADATA_VALUE_LENGTH:
+        short_str = isinstance(value, str) and len(value) <= MAX_METADATA_VALUE_LENGTH
+        if isinstance(value, (bool, int, float)) or short_str:
             kept[key] = value
         else:
             logger.warning(
@@ -228,7 +229,6 @@ def install_thread_propagation() -> None:
         submit = concurrent.futures.ThreadPoolExecutor.submit
         start = threading.Thread.start
 
-        @functools.wraps(submit)
         def patched_submit(self: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
             return submit(self, _run_in(otel_context.get_current(), fn), *args, **kwargs)
 

@@ -32,12 +32,20 @@ _INTERNAL = SpanKind.INTERNAL
 class _Spec:
     """What a decorated function's span looks like; built once at decoration time."""
 
-    __slots__ = ("name", "kind", "span_name", "attributes", "capture_input", "capture_output", "signature",
-                 "metric")
+    __slots__ = (
+        "attributes",
+        "capture_input",
+        "capture_output",
+        "kind",
+        "metric",
+        "name",
+        "signature",
+        "span_name",
+    )
 
     def __init__(self, func: Callable[..., Any], name: str | None, kind: str,
                  capture_input: bool | None, capture_output: bool | None) -> None:
-        qualname = getattr(func, "__qualname__", None) or getattr(func, "__name__", "function")
+        qualname = str(getattr(func, "__qualname__", None) or getattr(func, "__name__", "function"))
         self.name = name or qualname.rsplit("<locals>.", 1)[-1]
         self.kind = kind
         attrs: dict[str, Any] = {sc.LLM_SPAN_KIND: kind}
@@ -69,7 +77,7 @@ class _Spec:
 class _Call:
     """One execution of a decorated function: its span, timing and captured values."""
 
-    __slots__ = ("spec", "span", "tel", "t0", "done")
+    __slots__ = ("done", "span", "spec", "t0", "tel")
 
     def __init__(self, spec: _Spec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self.spec = spec
@@ -79,7 +87,8 @@ class _Call:
         self.t0 = time.perf_counter()
         if self._capture(spec.capture_input) and self.span.is_recording():
             try:
-                self.span.set_attribute(self._input_key(), dump_json(self._inputs(args, kwargs), tel.max_content_length))
+                captured = dump_json(self._inputs(args, kwargs), tel.max_content_length)
+                self.span.set_attribute(self._input_key(), captured)
             except Exception as exc:
                 report("decorator.input", exc)
 
@@ -135,7 +144,7 @@ class _Call:
             histogram = metrics.workflow_duration
         if error is not None:
             attrs[sc.ERROR_TYPE] = error_type(error)
-        histogram.record(duration, attrs)
+        metrics.defer(histogram.record, duration, attrs)
 
     def activate(self) -> object:
         return otel_context.attach(otel_trace.set_span_in_context(self.span))
@@ -302,9 +311,10 @@ def _kind_decorator(kind: str, doc: str) -> Any:
                   capture_output: bool | None = None) -> Callable[[F], F]: ...
     def decorator(func: F | None = None, /, *, name: str | None = None, capture_input: bool | None = None,
                   capture_output: bool | None = None) -> F | Callable[[F], F]:
-        return observe(func, name=name, kind=kind, capture_input=capture_input, capture_output=capture_output) \
-            if func is not None else observe(name=name, kind=kind, capture_input=capture_input,
-                                             capture_output=capture_output)
+        def decorate(f: F) -> F:
+            return _decorate(f, _Spec(f, name, kind, capture_input, capture_output))
+
+        return decorate(func) if func is not None else decorate
 
     decorator.__name__ = decorator.__qualname__ = kind
     decorator.__doc__ = doc

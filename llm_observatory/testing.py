@@ -66,13 +66,15 @@ class Capture:
 
     def __init__(self, spans: InMemorySpanExporter, metrics: InMemoryMetricReader,
                  logs: InMemoryLogRecordExporter, tracer_provider: TracerProvider,
-                 meter_provider: MeterProvider, logger_provider: LoggerProvider) -> None:
+                 meter_provider: MeterProvider, logger_provider: LoggerProvider,
+                 telemetry: _telemetry.Telemetry) -> None:
         self._spans = spans
         self._metrics = metrics
         self._logs = logs
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
         self.logger_provider = logger_provider
+        self.telemetry = telemetry
 
     def spans(self) -> list[ReadableSpan]:
         """Finished spans, in the order they ended."""
@@ -117,6 +119,7 @@ class Capture:
     def metrics(self) -> dict[str, list[dict[str, Any]]]:
         """Metric points by metric name: ``{"attributes": ..., "value"|"sum"+"count": ...}``."""
         result: dict[str, list[dict[str, Any]]] = {}
+        self.telemetry.metrics.flush()
         data = self._metrics.get_metrics_data()
         if data is None:
             return result
@@ -128,9 +131,9 @@ class Capture:
                         point: dict[str, Any] = {"attributes": dict(p.attributes or {})}
                         if hasattr(p, "count"):
                             point["count"] = p.count
-                            point["sum"] = p.sum
+                            point["sum"] = getattr(p, "sum", None)
                         else:
-                            point["value"] = p.value
+                            point["value"] = getattr(p, "value", None)
                         points.append(point)
         return result
 
@@ -155,14 +158,14 @@ def capture(
     tp.add_span_processor(SimpleSpanProcessor(spans))
     reader = InMemoryMetricReader()
     mp = MeterProvider(resource=Resource({sc.SERVICE_NAME: "test"}), metric_readers=[reader])
-    logs = InMemoryLogRecordExporter()
+    logs = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
     lp = LoggerProvider(resource=Resource({sc.SERVICE_NAME: "test"}))
     lp.add_log_record_processor(SimpleLogRecordProcessor(logs))
     tel = _telemetry.build(tp, mp, capture_content=capture_content, max_content_length=max_content_length,
                            metrics_mode=metrics_mode, pricer=pricer)
     previous = _telemetry.install(tel)
     try:
-        yield Capture(spans, reader, logs, tp, mp, lp)
+        yield Capture(spans, reader, logs, tp, mp, lp, tel)
     finally:
         _telemetry.install(previous)
         tp.shutdown()

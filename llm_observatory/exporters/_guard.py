@@ -4,6 +4,9 @@ The OTLP exporters log every failed attempt and retry. With no collector listeni
 flood of tracebacks in the application's log. :class:`GuardedSpanExporter` (and its metric and log
 siblings) swallow those records, say once that telemetry is being dropped, say once when the
 endpoint is back, and stop retrying promptly when asked to shut down.
+
+The real exporter is built on first use, in the export thread: building an OTLP exporter imports
+its HTTP stack (~90 ms), which would otherwise lengthen the application's start-up.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
@@ -104,14 +107,14 @@ class _Health:
             )
 
 
-def _run(health: _Health, items: int, export: Any, *args: Any) -> bool:
+def _run(health: _Health, items: int, exporter: _Lazy, *args: Any) -> bool:
     if health.closed:
         health.dropped += items
         return False
     _state.exporting = True
     health.inflight_since = time.monotonic()
     try:
-        result = export(*args)
+        result = exporter.inner.export(*args)
     except Exception:
         result = None
     finally:
@@ -122,53 +125,82 @@ def _run(health: _Health, items: int, export: Any, *args: Any) -> bool:
     return ok
 
 
-class GuardedSpanExporter(SpanExporter):
-    def __init__(self, inner: SpanExporter, endpoint: str) -> None:
+class _Lazy:
+    """Builds the wrapped exporter once, on first use."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._inner: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def inner(self) -> Any:
+        if self._inner is None:
+            with self._lock:
+                if self._inner is None:
+                    self._inner = self._factory()
+        return self._inner
+
+    @property
+    def built(self) -> bool:
+        return self._inner is not None
+
+
+class GuardedSpanExporter(SpanExporter, _Lazy):
+    def __init__(self, factory: Callable[[], SpanExporter], endpoint: str) -> None:
         _install_filter()
-        self.inner = inner
+        _Lazy.__init__(self, factory)
         self._health = _Health("spans", endpoint)
         _guarded.add(self)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        ok = _run(self._health, len(spans), self.inner.export, spans)
+        ok = _run(self._health, len(spans), self, spans)
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
         if self._health.closed:
             return
         self._health.closed = True
+        if not self.built:
+            return
         _state.exporting = True
         try:
-            self.inner.shutdown()
+            self.inner.shutdown()  # type: ignore[no-untyped-call]
         finally:
             _state.exporting = False
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self.inner.force_flush(timeout_millis)
+        return self.inner.force_flush(timeout_millis) if self.built else True
 
 
-class GuardedMetricExporter(MetricExporter):
-    def __init__(self, inner: MetricExporter, endpoint: str) -> None:
+class GuardedMetricExporter(MetricExporter, _Lazy):
+    def __init__(self, factory: Callable[[], MetricExporter], endpoint: str) -> None:
+        from opentelemetry.exporter.otlp.proto.common._internal.metrics_encoder import OTLPMetricExporterMixin
+
         _install_filter()
+        # The preferences the OTLP exporter would compute (they follow the OTEL_* variables).
+        mixin = OTLPMetricExporterMixin()
         super().__init__(
-            preferred_temporality=inner._preferred_temporality,  # noqa: SLF001
-            preferred_aggregation=inner._preferred_aggregation,  # noqa: SLF001
+            preferred_temporality=mixin._get_temporality({}),
+            preferred_aggregation=mixin._get_aggregation({}),
         )
-        self.inner = inner
+        _Lazy.__init__(self, factory)
         self._health = _Health("metrics", endpoint)
         _guarded.add(self)
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
-        ok = _run(self._health, 1, self.inner.export, metrics_data, timeout_millis)
+        ok = _run(self._health, 1, self, metrics_data, timeout_millis)
         return MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return self.inner.force_flush(timeout_millis)
+        return self.inner.force_flush(timeout_millis) if self.built else True
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         if self._health.closed:
             return
         self._health.closed = True
+        if not self.built:
+            return
         _state.exporting = True
         try:
             self.inner.shutdown(timeout_millis=timeout_millis)
@@ -176,26 +208,28 @@ class GuardedMetricExporter(MetricExporter):
             _state.exporting = False
 
 
-class GuardedLogExporter(LogRecordExporter):
-    def __init__(self, inner: LogRecordExporter, endpoint: str) -> None:
+class GuardedLogExporter(LogRecordExporter, _Lazy):
+    def __init__(self, factory: Callable[[], LogRecordExporter], endpoint: str) -> None:
         _install_filter()
-        self.inner = inner
+        _Lazy.__init__(self, factory)
         self._health = _Health("logs", endpoint)
         _guarded.add(self)
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
-        ok = _run(self._health, len(batch), self.inner.export, batch)
+        ok = _run(self._health, len(batch), self, batch)
         return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
 
     def shutdown(self) -> None:
         if self._health.closed:
             return
         self._health.closed = True
+        if not self.built:
+            return
         _state.exporting = True
         try:
-            self.inner.shutdown()
+            self.inner.shutdown()  # type: ignore[no-untyped-call]
         finally:
             _state.exporting = False
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self.inner.force_flush(timeout_millis)
+        return self.inner.force_flush(timeout_millis) if self.built else True

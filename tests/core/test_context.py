@@ -62,10 +62,9 @@ def test_helpers_as_decorators(cap: Capture) -> None:
 
 
 def test_bad_values_warn_and_are_dropped(cap: Capture, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="llm_observatory"):
-        with observatory.session("x" * 1000), observatory.user(12.5), observatory.tags("ok", "", 3), \
-                observatory.metadata(good="yes", bad=object()):
-            step("s")
+    with caplog.at_level(logging.WARNING, logger="llm_observatory"), observatory.session("x" * 1000), \
+            observatory.user(12.5), observatory.tags("ok", "", 3), observatory.metadata(good="yes", bad=object()):
+        step("s")
     attrs = cap.spans()[0].attributes
     assert "session.id" not in attrs and "user.id" not in attrs
     assert attrs["llm.tags"] == ("ok",)

@@ -31,8 +31,7 @@ async def researcher(topic: str) -> str:
 
 @observatory.task
 def numbers(n: int):  # type: ignore[no-untyped-def]
-    for i in range(n):
-        yield i
+    yield from range(n)
 
 
 @observatory.observe(name="stream_words", kind="task")

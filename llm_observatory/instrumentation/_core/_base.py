@@ -7,7 +7,7 @@ from collections.abc import Collection
 from typing import Any, ClassVar
 
 import wrapt
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from . import _telemetry
 from ._telemetry import Telemetry

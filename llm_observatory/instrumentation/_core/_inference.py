@@ -50,11 +50,34 @@ class Inference:
     """The state of one model call between its start and its end."""
 
     __slots__ = (
-        "tel", "span", "operation", "provider", "request_model", "server_address", "server_port", "stream",
-        "parent", "_t0", "_first_ns", "_last_ns", "chunks", "done",
-        "response_model", "response_id", "finish_reasons", "choice_count",
-        "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
-        "estimate", "attributes", "input_messages", "output_messages", "system_instructions",
+        "first_ns",
+        "last_ns",
+        "_t0",
+        "attributes",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "choice_count",
+        "chunks",
+        "done",
+        "estimate",
+        "finish_reasons",
+        "input_messages",
+        "input_tokens",
+        "operation",
+        "output_messages",
+        "output_tokens",
+        "parent",
+        "provider",
+        "reasoning_tokens",
+        "request_model",
+        "response_id",
+        "response_model",
+        "server_address",
+        "server_port",
+        "span",
+        "stream",
+        "system_instructions",
+        "tel",
         "tool_definitions",
     )
 
@@ -94,8 +117,9 @@ class Inference:
         )
         claim_slot(self.parent, provider)
         self._t0 = time.perf_counter_ns()
-        self._first_ns = 0
-        self._last_ns = 0
+        #: perf_counter_ns() of the first and last streamed chunk (set by the stream proxy).
+        self.first_ns = 0
+        self.last_ns = 0
         self.chunks = 0
         self.done = False
         self.response_model: str | None = None
@@ -126,14 +150,6 @@ class Inference:
     @staticmethod
     def deactivate(token: object) -> None:
         otel_context.detach(token)  # type: ignore[arg-type]
-
-    def chunk_arrived(self) -> None:
-        """Note the arrival time of a streamed chunk (for TTFT and time per chunk)."""
-        now = time.perf_counter_ns()
-        if not self.chunks:
-            self._first_ns = now
-        self._last_ns = now
-        self.chunks += 1
 
     # --- the end ---------------------------------------------------------------------------
     def end(self, error: BaseException | None = None, *, cut: bool = False) -> None:
@@ -207,11 +223,11 @@ class Inference:
 
         ttfc = tpoc = None
         if self.chunks:
-            ttfc = (self._first_ns - self._t0) / 1e9
+            ttfc = (self.first_ns - self._t0) / 1e9
             attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
             attrs[sc.LLM_STREAM_CHUNKS] = self.chunks
             if self.chunks > 1:
-                tpoc = (self._last_ns - self._first_ns) / 1e9 / (self.chunks - 1)
+                tpoc = (self.last_ns - self.first_ns) / 1e9 / (self.chunks - 1)
 
         tel = self.tel
         if tel.capture_content and span.is_recording():
@@ -249,4 +265,4 @@ class Inference:
             metric_attrs, duration, input_tokens, output_tokens, ttfc, tpoc, cost_usd, error is not None
         )
         if attrs.get(sc.LLM_COST_PRICED) is False:
-            tel.metrics.unpriced.add(1, metric_attrs)
+            tel.metrics.defer(tel.metrics.unpriced.add, 1, metric_attrs)

@@ -9,6 +9,7 @@ it is garbage collected. The span is never current while the user's code runs be
 from __future__ import annotations
 
 import inspect
+from time import perf_counter_ns
 from collections.abc import Awaitable
 from types import TracebackType
 from typing import Any, Protocol
@@ -27,7 +28,7 @@ class ChunkHandler(Protocol):
     def finish(self) -> None: ...
 
 
-class _Base(wrapt.BaseObjectProxy):  # type: ignore[misc]
+class _Base(wrapt.BaseObjectProxy):  # type: ignore[misc,type-arg]
     def __init__(self, wrapped: Any, inference: Inference, handler: ChunkHandler) -> None:
         super().__init__(wrapped)
         self._self_inference = inference
@@ -36,7 +37,12 @@ class _Base(wrapt.BaseObjectProxy):  # type: ignore[misc]
         self._self_exhausted = False
 
     def _self_chunk(self, chunk: Any) -> None:
-        self._self_inference.chunk_arrived()
+        inference = self._self_inference
+        now = perf_counter_ns()
+        if not inference.chunks:
+            inference.first_ns = now
+        inference.last_ns = now
+        inference.chunks += 1
         try:
             self._self_handler.chunk(chunk)
         except Exception as exc:

@@ -1,0 +1,67 @@
+"""Interleaved, repeated timing with medians, as docs/performance.md describes."""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opentelemetry.metrics import set_meter_provider
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+
+class NoopSpanExporter(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+class NoopMetricExporter(MetricExporter):
+    def __init__(self) -> None:
+        super().__init__()
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        pass
+
+
+def noop_meter_provider() -> MeterProvider:
+    reader = PeriodicExportingMetricReader(NoopMetricExporter(), export_interval_millis=3_600_000)
+    provider = MeterProvider(metric_readers=[reader])
+    set_meter_provider(provider)
+    return provider
+
+
+def measure(cases: dict[str, Callable[[], Any]], *, calls: int, rounds: int,
+            after_round: Callable[[str], None] | None = None) -> dict[str, float]:
+    """Median seconds per call of each case, over ``rounds`` interleaved batches of ``calls``."""
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for fn in cases.values():  # warm-up
+        for _ in range(min(calls, 200)):
+            fn()
+    for _ in range(rounds):
+        for name, fn in cases.items():
+            gc.collect()
+            gc.disable()
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / calls)
+            gc.enable()
+            if after_round is not None:
+                after_round(name)
+    return {name: statistics.median(values) for name, values in samples.items()}
