@@ -126,7 +126,8 @@ def _metric_reader(options: Options) -> MetricReader:
 
 
 def _log_processor(options: Options) -> BatchLogRecordProcessor:
-    return BatchLogRecordProcessor(GuardedLogExporter(_otlp_factory(options, "logs"), _display_endpoint(options, "logs")))
+    exporter = GuardedLogExporter(_otlp_factory(options, "logs"), _display_endpoint(options, "logs"))
+    return BatchLogRecordProcessor(exporter)
 
 
 def _signal_exporters(var: str, span_exporters: Sequence[Any]) -> set[str]:

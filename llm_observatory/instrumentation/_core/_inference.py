@@ -50,8 +50,6 @@ class Inference:
     """The state of one model call between its start and its end."""
 
     __slots__ = (
-        "first_ns",
-        "last_ns",
         "_t0",
         "attributes",
         "cache_read_tokens",
@@ -61,8 +59,10 @@ class Inference:
         "done",
         "estimate",
         "finish_reasons",
+        "first_ns",
         "input_messages",
         "input_tokens",
+        "last_ns",
         "operation",
         "output_messages",
         "output_tokens",

@@ -9,8 +9,8 @@ it is garbage collected. The span is never current while the user's code runs be
 from __future__ import annotations
 
 import inspect
-from time import perf_counter_ns
 from collections.abc import Awaitable
+from time import perf_counter_ns
 from types import TracebackType
 from typing import Any, Protocol
 
