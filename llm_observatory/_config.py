@@ -113,7 +113,7 @@ class Options:
     environment: str | None = _option(
         None, "LLM_OBSERVATORY_ENVIRONMENT", parse=str, doc="`deployment.environment.name` of the resource."
     )
-    exporters: tuple[str, ...] = _option(
+    exporter: tuple[Any, ...] = _option(
         ("otlp",), "LLM_OBSERVATORY_EXPORTER", "OTEL_TRACES_EXPORTER", parse=_parse_exporters,
         doc="Span exporters: `otlp`, `console`, `none`, or an exporter instance (code only).",
     )

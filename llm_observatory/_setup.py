@@ -179,7 +179,7 @@ def init(
             _state = _init(
                 Options.resolve(
                     service_name=service_name, environment=environment,
-                    exporters=None if exporter is None else exporter_names(exporter),
+                    exporter=None if exporter is None else exporter_names(exporter),
                     endpoint=endpoint, protocol=protocol, headers=headers, export_timeout=export_timeout,
                     batch=batch, metrics=metrics, metrics_mode=metrics_mode, logs=logs,
                     capture_content=capture_content, max_content_length=max_content_length,
@@ -229,7 +229,7 @@ def _init(
     state = _State(options=options, tracer_provider=tp)
     processors: list[SpanProcessor] = [ContextEnrichmentProcessor(), *span_processors]
     if own or export_requested:
-        for item in options.exporters:
+        for item in options.exporter:
             if item == "none":
                 continue
             if item == "console":
@@ -254,7 +254,7 @@ def _init(
             mp = existing_mp
         else:
             readers = list(metric_readers)
-            if "otlp" in _signal_exporters("OTEL_METRICS_EXPORTER", options.exporters):
+            if "otlp" in _signal_exporters("OTEL_METRICS_EXPORTER", options.exporter):
                 readers.append(_metric_reader(options))
             mp = MeterProvider(resource=resource, metric_readers=readers)
             mp._llm_observatory = True  # type: ignore[attr-defined]
@@ -267,7 +267,7 @@ def _init(
         existing_lp = otel_logs.get_logger_provider()
         if logger_provider is None and not isinstance(existing_lp, LoggerProvider):
             lp = LoggerProvider(resource=resource)
-            if "otlp" in _signal_exporters("OTEL_LOGS_EXPORTER", options.exporters):
+            if "otlp" in _signal_exporters("OTEL_LOGS_EXPORTER", options.exporter):
                 lp.add_log_record_processor(_log_processor(options))
             otel_logs.set_logger_provider(lp)
             state.logger_provider = lp
