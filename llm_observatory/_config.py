@@ -164,6 +164,10 @@ class Options:
         (), "LLM_OBSERVATORY_DISABLE", "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", parse=_parse_list,
         doc="Instrumentations to leave off.",
     )
+    prices: Any = _option(
+        None, "LLM_OBSERVATORY_PRICES", parse=str,
+        doc="Price overrides: a TOML/JSON/YAML file (env or code), or a mapping/list (code). See docs/cost.md.",
+    )
     propagate_threads: bool = _option(
         True, "LLM_OBSERVATORY_PROPAGATE_THREADS", parse=_parse_bool,
         doc="Carry the trace context into threads and `concurrent.futures` executors.",

@@ -45,6 +45,7 @@ from .exporters._guard import (
 )
 from .instrumentation import REGISTRY
 from .instrumentation._core import _telemetry
+from .pricing import PriceTable, PricingConfigError, default_pricer, parse_overrides
 from .processors import ContextEnrichmentProcessor
 
 logger = logging.getLogger("llm_observatory")
@@ -153,6 +154,7 @@ def init(
     logs: bool | None = None,
     capture_content: bool | None = None,
     max_content_length: int | None = None,
+    prices: Any = None,
     instrument: Sequence[str] | None = None,
     disable: Sequence[str] | None = None,
     propagate_threads: bool | None = None,
@@ -182,7 +184,7 @@ def init(
                     exporter=None if exporter is None else exporter_names(exporter),
                     endpoint=endpoint, protocol=protocol, headers=headers, export_timeout=export_timeout,
                     batch=batch, metrics=metrics, metrics_mode=metrics_mode, logs=logs,
-                    capture_content=capture_content, max_content_length=max_content_length,
+                    capture_content=capture_content, max_content_length=max_content_length, prices=prices,
                     instrument=None if instrument is None else tuple(i.lower() for i in instrument),
                     disable=None if disable is None else tuple(d.lower() for d in disable),
                     propagate_threads=propagate_threads, baggage=baggage,
@@ -274,13 +276,26 @@ def _init(
 
     state.previous_telemetry = _telemetry.install(
         _telemetry.build(tp, mp, capture_content=options.capture_content,
-                         max_content_length=options.max_content_length, metrics_mode=options.metrics_mode)
+                         max_content_length=options.max_content_length, metrics_mode=options.metrics_mode,
+                         pricer=_pricer(options))
     )
     context.set_baggage_enabled(options.baggage)
     if options.propagate_threads:
         context.install_thread_propagation()
     state.instrumentors = _install_instrumentors(options)
     return state
+
+
+def _pricer(options: Options) -> PriceTable:
+    """The price table with the user's overrides; a bad override is reported and skipped."""
+    table = default_pricer()
+    if options.prices is not None:
+        try:
+            table = PriceTable(parse_overrides(options.prices))
+        except PricingConfigError as exc:
+            logger.error("LLM Observatory: price overrides ignored: %s", exc)
+    table.warm_up()
+    return table
 
 
 def _install_instrumentors(options: Options) -> list[Any]:

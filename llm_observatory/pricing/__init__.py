@@ -1,8 +1,10 @@
-"""Cost of model calls.
+"""Cost of model calls, and token estimates when a provider sends no usage.
 
-The instrumentation core asks the :class:`Pricer` in force for the cost of each call that has
-token counts. A model without a known price gives ``None``: the call is flagged
-``llm.cost.priced=false`` and counted as unpriced, never reported as $0.
+The instrumentation core asks the :class:`Pricer` in force for the cost of each call with token
+counts. The default pricer is a :class:`PriceTable` over the ``genai-prices`` data shipped with that
+package (offline), plus any overrides given with ``init(prices=...)`` or ``LLM_OBSERVATORY_PRICES``.
+A model without a known price gives ``None``: the call is flagged ``llm.cost.priced=false`` and
+counted as unpriced, never reported as $0.
 """
 
 from __future__ import annotations
@@ -21,12 +23,25 @@ class Cost(NamedTuple):
 class Pricer(Protocol):
     def cost(
         self, provider: str, model: str, input_tokens: int, output_tokens: int,
-        cache_read_tokens: int = 0, cache_write_tokens: int = 0,
+        cache_read_tokens: int = 0, cache_write_tokens: int = 0, *, fallback: str | None = None,
     ) -> Cost | None:
-        """The cost of a call, or ``None`` when the model has no known price."""
+        """The cost of a call, or ``None`` when neither ``model`` nor ``fallback`` has a known price."""
         ...
 
 
-def default_pricer() -> Pricer | None:
-    """The pricer used when none is configured (none yet: every call is left unpriced)."""
-    return None
+from ._overrides import PricingConfigError, parse_overrides  # noqa: E402
+from ._table import PriceOverride, PriceTable  # noqa: E402
+
+_default: PriceTable | None = None
+
+
+def default_pricer() -> PriceTable:
+    """The shared price table over genai-prices data, without overrides."""
+    global _default
+    if _default is None:
+        _default = PriceTable()
+    return _default
+
+
+__all__ = ["Cost", "PriceOverride", "PriceTable", "Pricer", "PricingConfigError", "default_pricer",
+           "parse_overrides"]

@@ -36,6 +36,7 @@ def test_non_streaming_call_snapshot(cap: Capture) -> None:
             "gen_ai.response.model": "toy-1-2024", "gen_ai.response.id": "r-1",
             "gen_ai.response.finish_reasons": ["stop"],
             "gen_ai.usage.input_tokens": 7, "gen_ai.usage.output_tokens": 2,
+            "llm.cost.priced": False,  # the toy model has no price
         },
     }]
 

@@ -210,7 +210,7 @@ class Inference:
         if pricer is not None and model and (input_tokens is not None or output_tokens is not None):
             cost = pricer.cost(
                 self.provider, model, input_tokens or 0, output_tokens or 0,
-                self.cache_read_tokens or 0, self.cache_write_tokens or 0,
+                self.cache_read_tokens or 0, self.cache_write_tokens or 0, fallback=self.request_model,
             )
             if cost is None:
                 attrs[sc.LLM_COST_PRICED] = False

@@ -1,0 +1,80 @@
+"""Cost and estimated usage reach the span and the cost counter, through the core."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from llm_observatory.pricing import PriceOverride, PriceTable
+from llm_observatory.testing import capture
+
+from . import toy
+
+TABLE = PriceTable([PriceOverride("toy-1", input=2.0, output=8.0)], use_genai_prices=False)
+
+
+@pytest.fixture(autouse=True)
+def instrumented() -> Iterator[None]:
+    inst = toy.ToyInstrumentor()
+    inst.instrument()
+    yield
+    inst.uninstrument()
+
+
+def test_request_model_prices_when_the_response_model_is_unknown() -> None:
+    with capture(pricer=TABLE) as cap:
+        toy.Client().create(model="toy-1", prompt="hi")
+    attrs = cap.span("chat toy-1").attributes
+    assert attrs["llm.cost.priced"] is True
+    assert attrs["llm.cost.usd"] == pytest.approx((7 * 2.0 + 2 * 8.0) / 1e6)
+
+
+def test_unknown_model_is_unpriced_not_zero() -> None:
+    with capture(pricer=PriceTable(use_genai_prices=False)) as cap:
+        toy.Client().create(model="toy-1", prompt="hi")
+    attrs = cap.span("chat toy-1").attributes
+    assert attrs["llm.cost.priced"] is False
+    assert "llm.cost.usd" not in attrs
+    assert "llm.client.cost" not in cap.metrics()
+    assert cap.metrics()["llm.client.unpriced_calls"][0]["value"] == 1
+
+
+def test_cost_attributes_and_counter() -> None:
+    table = PriceTable([PriceOverride("toy-1*", input=2.0, output=8.0)], use_genai_prices=False)
+    with capture(pricer=table) as cap:
+        toy.Client().create(model="toy-1", prompt="hi")
+        toy.Client().create(model="toy-1", prompt="hi")
+    attrs = cap.spans()[0].attributes
+    expected_in, expected_out = 7 * 2.0 / 1e6, 2 * 8.0 / 1e6
+    assert attrs["llm.cost.priced"] is True
+    assert attrs["llm.cost.input_usd"] == pytest.approx(expected_in)
+    assert attrs["llm.cost.output_usd"] == pytest.approx(expected_out)
+    assert attrs["llm.cost.usd"] == pytest.approx(expected_in + expected_out)
+    (point,) = cap.metrics()["llm.client.cost"]
+    assert point["value"] == pytest.approx(2 * (expected_in + expected_out))
+    assert point["attributes"]["gen_ai.response.model"] == "toy-1-2024"
+
+
+def test_estimated_usage_is_flagged_and_priced(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = PriceTable([PriceOverride("toy-1*", input=2.0, output=8.0)], use_genai_prices=False)
+    original = toy._Accumulator.chunk
+
+    def no_usage(self: toy._Accumulator, chunk: toy.Chunk) -> None:
+        chunk = toy.Chunk(chunk.text, chunk.finish_reason, None)  # the provider sent no usage
+        original(self, chunk)
+        self.inference.estimate = lambda: (11, len([t for t in self.text if t]))
+
+    monkeypatch.setattr(toy._Accumulator, "chunk", no_usage)
+    with capture(pricer=table) as cap:
+        list(toy.Client().create(model="toy-1", prompt="a b", stream=True))
+    attrs = cap.span("chat toy-1").attributes
+    assert attrs["llm.usage.estimated"] is True
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (11, 3)
+    assert attrs["llm.cost.usd"] == pytest.approx((11 * 2.0 + 3 * 8.0) / 1e6)
+
+
+def test_exact_usage_is_not_flagged() -> None:
+    with capture(pricer=TABLE) as cap:
+        toy.Client().create(model="toy-1", prompt="hi")
+    assert "llm.usage.estimated" not in cap.span("chat toy-1").attributes

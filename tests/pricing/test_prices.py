@@ -1,0 +1,203 @@
+"""The price table against genai_prices.calc_price (the oracle), overrides and unknown models."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+genai_prices = pytest.importorskip("genai_prices", reason="genai-prices needs Python 3.11+")
+from genai_prices import Usage, calc_price  # noqa: E402
+from genai_prices.data import providers as DATA  # noqa: E402
+from genai_prices.types import ConditionalPrice, StartDateConstraint, TieredPrices  # noqa: E402
+
+from llm_observatory.pricing import PriceOverride, PriceTable, PricingConfigError, parse_overrides  # noqa: E402
+from llm_observatory.pricing._table import PROVIDER_IDS  # noqa: E402
+
+OURS = {"openai": "openai", "anthropic": "anthropic", "google": "gcp.gemini", "mistral": "mistral_ai",
+        "aws": "aws.bedrock"}
+NOW = datetime.now(timezone.utc)
+
+
+def _models(provider_id: str, limit: int) -> list[str]:
+    provider = next(p for p in DATA if p.id == provider_id)
+    return sorted(m.id for m in provider.models)[:limit]
+
+
+MATRIX = [(ours, pid, model) for pid, ours in OURS.items() for model in _models(pid, 12)]
+
+
+def _oracle(model: str, pid: str, usage: dict[str, int], at: datetime | None = None) -> Decimal | None:
+    try:
+        return calc_price(Usage(**{k: v for k, v in usage.items() if v}), model, provider_id=pid,
+                          genai_request_timestamp=at).total_price
+    except (LookupError, ValueError):
+        return None
+
+
+USAGES = [
+    {"input_tokens": 1200, "output_tokens": 350},
+    {"input_tokens": 5000, "output_tokens": 800, "cache_read_tokens": 3000, "cache_write_tokens": 1000},
+    {"input_tokens": 40, "output_tokens": 9000},  # a reasoning-heavy answer: reasoning counts as output
+    {"input_tokens": 0, "output_tokens": 0},
+]
+
+
+def test_matrix_is_broad_enough() -> None:
+    assert len(MATRIX) >= 40
+    assert {ours for ours, _, _ in MATRIX} == set(OURS.values())
+
+
+@pytest.mark.parametrize(("provider", "pid", "model"), MATRIX, ids=[f"{p}/{m}" for _, p, m in MATRIX])
+def test_equals_calc_price(provider: str, pid: str, model: str) -> None:
+    table = PriceTable()
+    compared = 0
+    for usage in USAGES:
+        expected = _oracle(model, pid, usage)
+        got = table.cost(provider, model, usage["input_tokens"], usage["output_tokens"],
+                         usage.get("cache_read_tokens", 0), usage.get("cache_write_tokens", 0))
+        if expected is None:
+            assert got is None
+            continue
+        assert got is not None, (model, usage)
+        assert abs(got.total - float(expected)) < 1e-9, (model, usage, got, expected)
+        assert abs(got.input + got.output - got.total) < 1e-9 or got.total > got.input + got.output
+        compared += 1
+    assert compared or all(_oracle(model, pid, u) is None for u in USAGES)
+
+
+def _tiered() -> list[tuple[str, str, int]]:
+    found = []
+    for pid, ours in OURS.items():
+        provider = next(p for p in DATA if p.id == pid)
+        for m in provider.models:
+            prices = m.get_prices(NOW)
+            starts = sorted({t.start for v in vars(prices).values() if isinstance(v, TieredPrices) for t in v.tiers})
+            if starts:
+                found.append((ours, m.id, starts[0]))
+    return found[:8]
+
+
+TIERED = _tiered()
+
+
+@pytest.mark.parametrize(("provider", "model", "threshold"), TIERED, ids=[m for _, m, _ in TIERED])
+def test_tier_boundary(provider: str, model: str, threshold: int) -> None:
+    pid = PROVIDER_IDS[provider]
+    table = PriceTable()
+    for n in (threshold, threshold + 1, threshold * 2):
+        usage = {"input_tokens": n, "output_tokens": 500, "cache_read_tokens": n // 4}
+        expected = _oracle(model, pid, usage)
+        got = table.cost(provider, model, n, 500, n // 4)
+        assert expected is not None and got is not None
+        assert abs(got.total - float(expected)) < 1e-9, (model, n)
+
+
+def test_tiers_exist_in_the_data() -> None:
+    assert len(TIERED) >= 2
+
+
+USAGE_100K = {"input_tokens": 100_000, "output_tokens": 20_000}
+
+
+def _around(change: date) -> tuple[datetime, datetime]:
+    return (datetime.combine(change - timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc),
+            datetime.combine(change + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc))
+
+
+def _dated_change() -> tuple[str, str, date]:
+    """A model whose price for USAGE_100K changed on a date in the data."""
+    for pid, ours in OURS.items():
+        provider = next(p for p in DATA if p.id == pid)
+        for m in provider.models:
+            if not isinstance(m.prices, list):
+                continue
+            for cond in m.prices:
+                if isinstance(cond, ConditionalPrice) and isinstance(cond.constraint, StartDateConstraint):
+                    before, after = _around(cond.constraint.start_date)
+                    a, b = _oracle(m.id, pid, USAGE_100K, before), _oracle(m.id, pid, USAGE_100K, after)
+                    if a is not None and b is not None and a != b:
+                        return ours, m.id, cond.constraint.start_date
+    pytest.skip("no dated price change in the data")
+
+
+def test_prices_around_a_historical_change() -> None:
+    provider, model, change = _dated_change()
+    pid = PROVIDER_IDS[provider]
+    table = PriceTable()
+    results = []
+    for at in _around(change):
+        expected = _oracle(model, pid, USAGE_100K, at)
+        got = table.cost(provider, model, 100_000, 20_000, at=at)
+        assert expected is not None and got is not None
+        assert abs(got.total - float(expected)) < 1e-9
+        results.append(got.total)
+    assert results[0] != results[1]
+
+
+@pytest.mark.parametrize(("provider", "ref", "canonical"), [
+    ("openai", "openai/gpt-4o", "gpt-4o"),
+    ("openai", "gpt-4o-2024-08-06", "gpt-4o-2024-08-06"),
+    ("aws.bedrock", "anthropic.claude-3-5-sonnet-20240620-v1:0", "anthropic.claude-3-5-sonnet-20240620-v1:0"),
+    ("azure.ai.openai", "gpt-4o", "gpt-4o"),
+])
+def test_names_resolve(provider: str, ref: str, canonical: str) -> None:
+    got = PriceTable().cost(provider, ref, 1000, 100)
+    expected = _oracle(canonical, PROVIDER_IDS[provider], {"input_tokens": 1000, "output_tokens": 100})
+    if expected is None:  # the provider has no such entry: genai-prices' best provider for the model
+        expected = calc_price(Usage(input_tokens=1000, output_tokens=100), canonical).total_price
+    assert got is not None and abs(got.total - float(expected)) < 1e-9
+
+
+def test_unknown_model_is_unpriced_and_warned_once(caplog: pytest.LogCaptureFixture) -> None:
+    table = PriceTable()
+    with caplog.at_level(logging.WARNING, logger="llm_observatory"):
+        assert table.cost("openai", "no-such-model-xyz", 100, 10) is None
+        assert table.cost("openai", "no-such-model-xyz", 100, 10) is None
+    assert len([r for r in caplog.records if "no-such-model-xyz" in r.getMessage()]) == 1
+
+
+def test_overrides_win_and_match_patterns_providers_and_dates() -> None:
+    table = PriceTable([*parse_overrides({
+        "gpt-4o": {"input": 1.0, "output": 2.0},
+        "acme-ft-*": {"input": 10.0, "output": 20.0, "cache_read": 1.0, "provider": "openai"},
+    }), PriceOverride("acme-ft-*", input=30.0, output=60.0, provider="openai", since=date(2030, 1, 1))])
+    assert table.cost("openai", "gpt-4o", 1_000_000, 1_000_000).total == pytest.approx(3.0)
+    got = table.cost("openai", "acme-ft-v2", 1_000_000, 0, cache_read_tokens=500_000)
+    assert got.total == pytest.approx(10.0 * 0.5 + 1.0 * 0.5)
+    assert table.cost("anthropic", "acme-ft-v2", 1, 1) is None  # provider-restricted
+    later = datetime(2030, 6, 1, tzinfo=timezone.utc)
+    assert table.cost("openai", "acme-ft-v2", 1_000_000, 0, at=later).total == pytest.approx(30.0)
+
+
+def test_price_files(tmp_path: Path) -> None:
+    (tmp_path / "p.toml").write_text('[[price]]\nmodel = "m-*"\ninput = 1.5\noutput = 3\nsince = 2024-01-01\n')
+    (tmp_path / "p.json").write_text('{"price": [{"model": "m-json", "input": 2, "output": 4}]}')
+    (tmp_path / "p.yaml").write_text("- model: m-yaml\n  input: 0.5\n  output: 1\n  provider: openai\n")
+    toml, js, yml = (parse_overrides(tmp_path / f"p.{ext}") for ext in ("toml", "json", "yaml"))
+    assert toml == [PriceOverride("m-*", 1.5, 3.0, since=date(2024, 1, 1))]
+    assert js == [PriceOverride("m-json", 2.0, 4.0)]
+    assert yml == [PriceOverride("m-yaml", 0.5, 1.0, provider="openai")]
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("bad.toml", "[[price]]\nmodel = 'x'\ninput = 1\n", "'output' (USD per million tokens) is required"),
+    ("bad2.toml", "[[price]]\nmodel = 'x'\ninput = -1\noutput = 1\n", "'input' must be a non-negative number"),
+    ("bad3.toml", "[[price]]\nmodel = 'x'\ninput = 1\noutput = 1\ncolor = 'red'\n", "unknown key(s) color"),
+    ("bad4.toml", "[[price]\n", "not valid TOML"),
+    ("bad5.json", '{"price": [{"model": "x", "input": 1, "output": 1, "since": "yesterday"}]}',
+     "'since' must be a date"),
+    ("bad.csv", "model,input", "unknown price file type '.csv'"),
+])
+def test_bad_price_files_give_clear_errors(tmp_path: Path, name: str, text: str, message: str) -> None:
+    (tmp_path / name).write_text(text)
+    with pytest.raises(PricingConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_overrides(tmp_path / name)
+
+
+def test_missing_price_file() -> None:
+    with pytest.raises(PricingConfigError, match="cannot read price file"):
+        parse_overrides("/nonexistent/prices.toml")

@@ -1,0 +1,71 @@
+"""Token estimates with the encodings loaded offline (the network is blocked in these tests)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from llm_observatory.pricing import tokens
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("network access is blocked in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(tokens, "_encodings", {})
+    monkeypatch.setattr(tokens, "_failed", set())
+    yield
+
+
+def test_cl100k_matches_tiktokens_published_example() -> None:
+    # tiktoken's README: enc.encode("tiktoken is great!") with cl100k_base.
+    enc = tokens.get_encoding("cl100k_base")
+    assert enc.encode("tiktoken is great!") == [83, 1609, 5963, 374, 2294, 0]
+    assert enc.n_vocab == 100277
+
+
+def test_o200k_loads_offline_and_round_trips() -> None:
+    enc = tokens.get_encoding("o200k_base")
+    assert enc.n_vocab == 200019
+    corpus = ["Hello, world!", "Wie spät ist es? 今何時ですか", "def f(x):\n    return x ** 2\n", "🙂" * 5]
+    for text in corpus:
+        ids = enc.encode(text)
+        assert enc.decode(ids) == text
+        assert 0 < len(ids) <= len(text.encode())
+    assert len(enc.encode("hello world")) == 2
+
+
+@pytest.mark.parametrize(("model", "encoding"), [
+    ("gpt-4o", "o200k_base"), ("gpt-4o-mini-2024-07-18", "o200k_base"), ("o3-mini", "o200k_base"),
+    ("gpt-4.1-nano", "o200k_base"), ("gpt-5", "o200k_base"), ("openai/gpt-4o", "o200k_base"),
+    ("gpt-4", "cl100k_base"), ("gpt-3.5-turbo-0125", "cl100k_base"), ("text-embedding-3-small", "cl100k_base"),
+])
+def test_encoding_by_model_family(model: str, encoding: str) -> None:
+    assert tokens.encoding_name_for(model) == encoding
+
+
+def test_openai_counts_are_exact_and_others_approximate() -> None:
+    text = "The quick brown fox jumps over the lazy dog."
+    exact = tokens.count_text(text, "openai", "gpt-4o")
+    assert exact == len(tokens.get_encoding("o200k_base").encode(text))
+    assert tokens.count_text(text, "anthropic", "claude-sonnet-4") == -(-len(text) // 3.5)
+    assert tokens.count_text("", "openai", "gpt-4o") == 0
+
+
+def test_chat_overhead() -> None:
+    msgs = [["You are terse."], ["Hi"]]
+    per_text = sum(tokens.count_text(t, "openai", "gpt-4") for m in msgs for t in m)
+    overhead = 2 * tokens.MESSAGE_OVERHEAD + tokens.REPLY_PRIMING
+    assert tokens.count_messages(msgs, "openai", "gpt-4") == per_text + overhead
+
+
+def test_a_corrupt_encoding_file_disables_estimation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(tokens._EXPECTED_SHA256, "cl100k_base", "0" * 64)
+    assert tokens.get_encoding("cl100k_base") is None
+    # falls back to the character approximation instead of a wrong exact count
+    assert tokens.count_text("abcdefg", "openai", "gpt-4") == 2
