@@ -8,13 +8,18 @@
 """
 
 from ._setup import force_flush, init, shutdown
+from .budgets import Budget, BudgetEvent, BudgetExceeded, budget
 from .context import conversation, metadata, session, tags, user
 from .decorators import agent, observe, task, tool, workflow
 from .version import __version__
 
 __all__ = [
+    "Budget",
+    "BudgetEvent",
+    "BudgetExceeded",
     "__version__",
     "agent",
+    "budget",
     "conversation",
     "force_flush",
     "init",

@@ -78,7 +78,8 @@ class _Rates:
     """Per-token rates of one model: one ``(input, output, cache_read, cache_write)`` per tier region.
 
     A rate of ``None`` means genai-prices cannot price that kind of token for this model; a call
-    that uses it is unpriced rather than priced wrongly.
+    that uses it is unpriced rather than priced wrongly. ``expires`` is a ``time.monotonic()``
+    deadline for time-dependent prices, 0 for prices that never change.
     """
 
     __slots__ = ("expires", "per_request", "rates", "thresholds")
@@ -111,7 +112,7 @@ def _override_rates(entry: PriceOverride) -> _Rates:
     a = entry.input / _MTOK
     c = a if entry.cache_read is None else entry.cache_read / _MTOK
     d = a if entry.cache_write is None else entry.cache_write / _MTOK
-    return _Rates((), ((a, entry.output / _MTOK, c, d),), 0.0, float("inf"))
+    return _Rates((), ((a, entry.output / _MTOK, c, d),), 0.0, 0.0)
 
 
 def _probe_rates(model_price: Any) -> tuple[tuple[int, ...], tuple[tuple[float | None, ...], ...], float]:
@@ -176,7 +177,9 @@ class PriceTable:
 
         ``fallback``: a second name to try (the request model, when ``model`` is the response's).
         """
-        rates = self._rates(provider, model, at)
+        rates = self._memo.get((provider, model), _MISSING) if at is None else _MISSING
+        if rates is _MISSING or (rates is not None and rates.expires and rates.expires < time.monotonic()):
+            rates = self._rates(provider, model, at)
         if rates is None and fallback and fallback != model:
             rates = self._rates(provider, fallback, at)
         if rates is None:
@@ -190,7 +193,7 @@ class PriceTable:
         else:
             key = (provider, model)
             rates = self._memo.get(key, _MISSING)  # type: ignore[arg-type]
-            if rates is _MISSING or (rates is not None and rates.expires < time.monotonic()):
+            if rates is _MISSING or (rates is not None and rates.expires and rates.expires < time.monotonic()):
                 rates = self._resolve(provider, model, None)
                 with self._lock:
                     self._memo[key] = rates
@@ -268,8 +271,8 @@ class PriceTable:
         when = at or datetime.now(timezone.utc)
         thresholds, regions, per_request = _probe_rates(info.get_prices(when))
         conditional = not hasattr(info.prices, "input_mtok") and isinstance(info.prices, list)
-        expires = time.monotonic() + CONDITIONAL_TTL_S if conditional else float("inf")
+        expires = time.monotonic() + CONDITIONAL_TTL_S if conditional else 0.0
         return _Rates(thresholds, regions, per_request, expires)
 
 
-_MISSING = _Rates((), ((None, None, None, None),), 0.0, 0.0)
+_MISSING = _Rates((), ((None, None, None, None),), 0.0, -1.0)

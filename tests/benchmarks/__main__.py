@@ -105,6 +105,26 @@ def bench_core(floor: float, calls: int, rounds: int) -> None:
     row("core: 50-chunk stream (toy SDK)", base["stream"], with_us["stream"], floor, "<= 3", background["stream"])
 
 
+def bench_pricing(calls: int, rounds: int) -> None:
+    """One call's cost: our memoised table next to genai_prices.calc_price, same usage."""
+    try:
+        from genai_prices import Usage, calc_price
+    except ImportError:
+        return
+    from llm_observatory.pricing import PriceTable
+
+    table = PriceTable()
+    table.cost("openai", "gpt-4o", 1, 1)
+    usage = Usage(input_tokens=1200, output_tokens=300, cache_read_tokens=200)
+    timings = measure({
+        "ours": lambda: table.cost("openai", "gpt-4o-2024-08-06", 1200, 300, 200),
+        "calc_price": lambda: calc_price(usage, "gpt-4o-2024-08-06", provider_id="openai"),
+    }, calls=max(calls // 10, 20), rounds=rounds)
+    ROWS.append({"case": "cost of one call: ours (vs calc_price)", "baseline_us": timings["calc_price"] * 1e6,
+                 "instrumented_us": timings["ours"] * 1e6, "overhead_us": timings["ours"] * 1e6, "floors": None,
+                 "background_us": None, "total_floors": None, "target": "<= 2 µs"})
+
+
 _IMPORT_OTEL = (
     "import opentelemetry.sdk.trace, opentelemetry.sdk.metrics, opentelemetry.sdk._logs, "
     "opentelemetry.exporter.otlp.proto.http.trace_exporter, opentelemetry.exporter.otlp.proto.http.metric_exporter, "
@@ -145,6 +165,7 @@ def main() -> None:
     floor = bench_floor_and_decorator(calls, rounds)
     bench_core(floor, calls, rounds)
     observatory.shutdown()
+    bench_pricing(calls, rounds)
     bench_cold_start(repeats)
 
     print(f"\nLLM Observatory benchmarks — {platform.node()} ({os.cpu_count()} cores), Python "

@@ -108,11 +108,15 @@ def chunks_for(text: str, usage: bool = True) -> list[Chunk]:
 
 
 class Client:
+    #: Requests "sent" by every client so far.
+    requests_sent = 0
+
     def __init__(self, fail: Exception | None = None, fail_after: int | None = None) -> None:
         self.fail = fail
         self.fail_after = fail_after
 
     def create(self, *, model: str, prompt: str, stream: bool = False, temperature: float | None = None) -> Any:
+        Client.requests_sent += 1
         if self.fail is not None:
             raise self.fail
         answer = f"echo {prompt}"

@@ -17,6 +17,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from ... import budgets
 from ... import semconv as sc
 from ._guard import report
 from ._messages import dump_json
@@ -216,6 +217,8 @@ class Inference:
                 attrs[sc.LLM_COST_PRICED] = False
             else:
                 cost_usd = cost.total
+                if budgets._budgets:
+                    budgets.record(cost_usd, self.parent, self.provider, model)
                 attrs[sc.LLM_COST_PRICED] = True
                 attrs[sc.LLM_COST_USD] = cost.total
                 attrs[sc.LLM_COST_INPUT_USD] = cost.input

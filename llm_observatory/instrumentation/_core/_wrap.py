@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from ... import budgets
 from ._guard import report
 from ._inference import Inference
 from ._suppression import is_suppressed
@@ -32,6 +33,15 @@ class CallHandler(Protocol):
         ...
 
 
+def _check_budgets(inference: Inference) -> None:
+    """Raise ``BudgetExceeded`` (the user asked for it) before the request is sent; the span records it."""
+    try:
+        budgets.check_before_call(inference.provider, inference.request_model)
+    except budgets.BudgetExceeded as exc:
+        inference.end(exc)
+        raise
+
+
 def sync_wrapper(handler: CallHandler, telemetry: Callable[[], Telemetry]) -> Wrapper:
     site = handler.site
 
@@ -45,6 +55,8 @@ def sync_wrapper(handler: CallHandler, telemetry: Callable[[], Telemetry]) -> Wr
             inference = None
         if inference is None:
             return wrapped(*args, **kwargs)
+        if budgets._raising:
+            _check_budgets(inference)
         token = inference.activate()
         try:
             result = wrapped(*args, **kwargs)
@@ -78,6 +90,8 @@ def async_wrapper(handler: CallHandler, telemetry: Callable[[], Telemetry]) -> W
             inference = None
         if inference is None:
             return await wrapped(*args, **kwargs)
+        if budgets._raising:
+            _check_budgets(inference)
         token = inference.activate()
         try:
             result = await wrapped(*args, **kwargs)
