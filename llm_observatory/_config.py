@@ -164,6 +164,11 @@ class Options:
         (), "LLM_OBSERVATORY_DISABLE", "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", parse=_parse_list,
         doc="Instrumentations to leave off.",
     )
+    stream_usage: bool = _option(
+        False, "LLM_OBSERVATORY_STREAM_USAGE", parse=_parse_bool,
+        doc="Ask OpenAI streams for exact usage (`stream_options.include_usage`) when the app did not, "
+        "and hide the extra usage chunk from the app. Off: such streams get estimated usage.",
+    )
     prices: Any = _option(
         None, "LLM_OBSERVATORY_PRICES", parse=str,
         doc="Price overrides: a TOML/JSON/YAML file (env or code), or a mapping/list (code). See docs/cost.md.",

@@ -155,6 +155,7 @@ def init(
     capture_content: bool | None = None,
     max_content_length: int | None = None,
     prices: Any = None,
+    stream_usage: bool | None = None,
     instrument: Sequence[str] | None = None,
     disable: Sequence[str] | None = None,
     propagate_threads: bool | None = None,
@@ -185,6 +186,7 @@ def init(
                     endpoint=endpoint, protocol=protocol, headers=headers, export_timeout=export_timeout,
                     batch=batch, metrics=metrics, metrics_mode=metrics_mode, logs=logs,
                     capture_content=capture_content, max_content_length=max_content_length, prices=prices,
+                    stream_usage=stream_usage,
                     instrument=None if instrument is None else tuple(i.lower() for i in instrument),
                     disable=None if disable is None else tuple(d.lower() for d in disable),
                     propagate_threads=propagate_threads, baggage=baggage,
@@ -277,7 +279,7 @@ def _init(
     state.previous_telemetry = _telemetry.install(
         _telemetry.build(tp, mp, capture_content=options.capture_content,
                          max_content_length=options.max_content_length, metrics_mode=options.metrics_mode,
-                         pricer=_pricer(options))
+                         pricer=_pricer(options), stream_usage=options.stream_usage)
     )
     context.set_baggage_enabled(options.baggage)
     if options.propagate_threads:

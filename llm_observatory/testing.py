@@ -149,6 +149,7 @@ def capture(
     metrics_mode: str = "legacy",
     sampler: Sampler | None = None,
     pricer: Pricer | None = None,
+    stream_usage: bool = False,
 ) -> Iterator[Capture]:
     """Route LLM Observatory's telemetry to memory for the duration of the block."""
     spans = InMemorySpanExporter()
@@ -162,7 +163,7 @@ def capture(
     lp = LoggerProvider(resource=Resource({sc.SERVICE_NAME: "test"}))
     lp.add_log_record_processor(SimpleLogRecordProcessor(logs))
     tel = _telemetry.build(tp, mp, capture_content=capture_content, max_content_length=max_content_length,
-                           metrics_mode=metrics_mode, pricer=pricer)
+                           metrics_mode=metrics_mode, pricer=pricer, stream_usage=stream_usage)
     previous = _telemetry.install(tel)
     try:
         yield Capture(spans, reader, logs, tp, mp, lp, tel)

@@ -2,4 +2,6 @@
 
 #: Instrumentations that ``init()`` installs, by name: (module of the library, instrumentor path).
 #: Each is also registered under the ``opentelemetry_instrumentor`` entry point group.
-REGISTRY: dict[str, tuple[str, str]] = {}
+REGISTRY: dict[str, tuple[str, str]] = {
+    "openai": ("openai", "llm_observatory.instrumentation.openai:OpenAIInstrumentor"),
+}

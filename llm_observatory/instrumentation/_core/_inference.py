@@ -76,6 +76,7 @@ class Inference:
         "server_address",
         "server_port",
         "span",
+        "state",
         "stream",
         "system_instructions",
         "tel",
@@ -141,6 +142,8 @@ class Inference:
         self.output_messages: list[dict[str, Any]] | None = None
         self.system_instructions: list[dict[str, Any]] | None = None
         self.tool_definitions: list[dict[str, Any]] | None = None
+        #: The adapter's own per-call state (never exported).
+        self.state: Any = None
 
     # --- during the call -------------------------------------------------------------------
     def activate(self) -> object:

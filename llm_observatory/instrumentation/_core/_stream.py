@@ -21,9 +21,13 @@ from ._inference import Inference
 
 
 class ChunkHandler(Protocol):
-    """Adapter-specific accumulation of a stream's chunks into the inference."""
+    """Adapter-specific accumulation of a stream's chunks into the inference.
 
-    def chunk(self, chunk: Any) -> None: ...
+    ``chunk()`` returns ``True`` to hide the chunk from the user (a chunk that only exists because
+    the instrumentation asked for it, such as an injected usage chunk); anything else shows it.
+    """
+
+    def chunk(self, chunk: Any) -> bool | None: ...
 
     def finish(self) -> None: ...
 
@@ -36,7 +40,8 @@ class _Base(wrapt.BaseObjectProxy):  # type: ignore[misc,type-arg]
         self._self_iterator: Any = None
         self._self_exhausted = False
 
-    def _self_chunk(self, chunk: Any) -> None:
+    def _self_chunk(self, chunk: Any) -> bool:
+        """Account for one chunk; ``True`` if the user must not see it."""
         inference = self._self_inference
         now = perf_counter_ns()
         if not inference.chunks:
@@ -44,9 +49,14 @@ class _Base(wrapt.BaseObjectProxy):  # type: ignore[misc,type-arg]
         inference.last_ns = now
         inference.chunks += 1
         try:
-            self._self_handler.chunk(chunk)
+            return self._self_handler.chunk(chunk) is True
         except Exception as exc:
             report("stream.chunk", exc)
+            return False
+
+    def _self_finish(self, error: BaseException | None = None) -> None:
+        """End the span now (for helpers that close the HTTP response behind the stream's back)."""
+        self._self_end(error, cut=not self._self_exhausted)
 
     def _self_end(self, error: BaseException | None, cut: bool) -> None:
         inference = self._self_inference
@@ -77,17 +87,18 @@ class SyncStreamProxy(_Base):
         if it is None:
             wrapped = self.__wrapped__
             it = self._self_iterator = wrapped if hasattr(type(wrapped), "__next__") else iter(wrapped)
-        try:
-            chunk = next(it)
-        except StopIteration:
-            self._self_exhausted = True
-            self._self_end(None, cut=False)
-            raise
-        except BaseException as exc:
-            self._self_end(exc, cut=True)
-            raise
-        self._self_chunk(chunk)
-        return chunk
+        while True:
+            try:
+                chunk = next(it)
+            except StopIteration:
+                self._self_exhausted = True
+                self._self_end(None, cut=False)
+                raise
+            except BaseException as exc:
+                self._self_end(exc, cut=True)
+                raise
+            if not self._self_chunk(chunk):
+                return chunk
 
     def close(self) -> Any:
         try:
@@ -119,17 +130,18 @@ class AsyncStreamProxy(_Base):
         if it is None:
             wrapped = self.__wrapped__
             it = self._self_iterator = wrapped if hasattr(type(wrapped), "__anext__") else wrapped.__aiter__()
-        try:
-            chunk = await it.__anext__()
-        except StopAsyncIteration:
-            self._self_exhausted = True
-            self._self_end(None, cut=False)
-            raise
-        except BaseException as exc:
-            self._self_end(exc, cut=True)
-            raise
-        self._self_chunk(chunk)
-        return chunk
+        while True:
+            try:
+                chunk = await it.__anext__()
+            except StopAsyncIteration:
+                self._self_exhausted = True
+                self._self_end(None, cut=False)
+                raise
+            except BaseException as exc:
+                self._self_end(exc, cut=True)
+                raise
+            if not self._self_chunk(chunk):
+                return chunk
 
     def _self_closing(self, result: Any) -> Any:
         if inspect.isawaitable(result):

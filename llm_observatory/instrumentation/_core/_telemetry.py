@@ -33,6 +33,8 @@ class Telemetry:
     capture_content: bool = False
     max_content_length: int = 16384
     pricer: Pricer | None = None
+    #: Ask providers for stream usage the app did not request (and hide it from the app).
+    stream_usage: bool = False
 
 
 def build(
@@ -43,13 +45,15 @@ def build(
     max_content_length: int | None = None,
     metrics_mode: str | None = None,
     pricer: Any = None,
+    stream_usage: bool | None = None,
 ) -> Telemetry:
     """A :class:`Telemetry` over the given providers (the global ones where ``None``)."""
     from ..._config import Options
     from ...pricing import default_pricer
 
     options = Options.resolve(
-        capture_content=capture_content, max_content_length=max_content_length, metrics_mode=metrics_mode
+        capture_content=capture_content, max_content_length=max_content_length, metrics_mode=metrics_mode,
+        stream_usage=stream_usage,
     )
     tp = tracer_provider or otel_trace.get_tracer_provider()
     mp = meter_provider or otel_metrics.get_meter_provider()
@@ -59,6 +63,7 @@ def build(
         capture_content=options.capture_content,
         max_content_length=options.max_content_length,
         pricer=pricer if pricer is not None else default_pricer(),
+        stream_usage=options.stream_usage,
     )
 
 

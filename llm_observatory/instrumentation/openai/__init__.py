@@ -1,0 +1,112 @@
+"""OpenAI instrumentation: chat completions, responses, embeddings and legacy completions.
+
+``OpenAIInstrumentor().instrument()`` (``init()`` does it for you) wraps, on the sync and async
+resources alike:
+
+| method | span |
+|---|---|
+| ``chat.completions.create`` / ``parse`` (and the ``stream()`` helper, which calls ``create``) | ``chat {model}`` |
+| ``responses.create`` / ``parse`` (and ``stream()``) | ``chat {model}``, ``openai.api.type=responses`` |
+| ``responses.retrieve`` | ``fetch_response`` (no usage) |
+| ``embeddings.create`` | ``embeddings {model}`` |
+| ``completions.create`` | ``text_completion {model}`` |
+
+``with_raw_response`` and ``with_streaming_response`` go through the same methods. Clients
+pointed at Azure report ``azure.ai.openai``; any ``base_url`` gives ``server.address``/``server.port``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .._core._base import ObservatoryInstrumentor
+from .._core._guard import report
+from .._core._stream import _Base as _StreamProxy
+from .._core._wrap import async_wrapper, sync_wrapper
+from ._chat import ChatHandler
+from ._embeddings import CompletionsHandler, EmbeddingsHandler
+from ._responses import ResponsesHandler, RetrieveHandler
+
+#: (module, class, method, handler factory(is_async), is_async)
+_TARGETS: tuple[tuple[str, str, str, Any, bool], ...] = (
+    ("openai.resources.chat.completions", "Completions", "create", ChatHandler, False),
+    ("openai.resources.chat.completions", "AsyncCompletions", "create", ChatHandler, True),
+    ("openai.resources.chat.completions", "Completions", "parse", ChatHandler, False),
+    ("openai.resources.chat.completions", "AsyncCompletions", "parse", ChatHandler, True),
+    ("openai.resources.beta.chat.completions", "Completions", "parse", ChatHandler, False),
+    ("openai.resources.beta.chat.completions", "AsyncCompletions", "parse", ChatHandler, True),
+    ("openai.resources.responses", "Responses", "create", ResponsesHandler, False),
+    ("openai.resources.responses", "AsyncResponses", "create", ResponsesHandler, True),
+    ("openai.resources.responses", "Responses", "parse", ResponsesHandler, False),
+    ("openai.resources.responses", "AsyncResponses", "parse", ResponsesHandler, True),
+    ("openai.resources.responses", "Responses", "retrieve", RetrieveHandler, False),
+    ("openai.resources.responses", "AsyncResponses", "retrieve", RetrieveHandler, True),
+    ("openai.resources.embeddings", "Embeddings", "create", lambda is_async: EmbeddingsHandler(), False),
+    ("openai.resources.embeddings", "AsyncEmbeddings", "create", lambda is_async: EmbeddingsHandler(), True),
+    ("openai.resources.completions", "Completions", "create", CompletionsHandler, False),
+    ("openai.resources.completions", "AsyncCompletions", "create", CompletionsHandler, True),
+)
+
+#: Stream helpers whose close() closes the HTTP response directly, bypassing the raw stream.
+_HELPER_STREAMS = (
+    ("openai.lib.streaming.chat", "ChatCompletionStream", False),
+    ("openai.lib.streaming.chat", "AsyncChatCompletionStream", True),
+    ("openai.lib.streaming.responses", "ResponseStream", False),
+    ("openai.lib.streaming.responses", "AsyncResponseStream", True),
+)
+
+
+def _resource_class(module: str, name: str) -> Any:
+    try:
+        return getattr(importlib.import_module(module), name, None)
+    except ImportError:
+        return None
+
+
+def _end_helper_stream(helper: Any) -> None:
+    raw = getattr(helper, "_raw_stream", None)
+    if isinstance(raw, _StreamProxy):
+        raw._self_finish()
+
+
+def _helper_close(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        try:
+            _end_helper_stream(instance)
+        except Exception as exc:
+            report("openai.stream_helper.close", exc)
+
+
+async def _helper_aclose(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        try:
+            _end_helper_stream(instance)
+        except Exception as exc:
+            report("openai.stream_helper.close", exc)
+
+
+class OpenAIInstrumentor(ObservatoryInstrumentor):
+    instruments = ("openai >= 1.40.0",)
+
+    def _patch_all(self) -> None:
+        seen: set[tuple[int, str]] = set()
+        for module, cls_name, method, factory, is_async in _TARGETS:
+            cls = _resource_class(module, cls_name)
+            if cls is None or (id(cls), method) in seen:
+                continue
+            seen.add((id(cls), method))
+            handler = factory(is_async)
+            make = async_wrapper if is_async else sync_wrapper
+            self.wrap(cls, method, make(handler, self.telemetry))
+        for module, cls_name, is_async in _HELPER_STREAMS:
+            cls = _resource_class(module, cls_name)
+            if cls is not None:
+                self.wrap(cls, "close", _helper_aclose if is_async else _helper_close)
+
+
+__all__ = ["OpenAIInstrumentor"]

@@ -1,0 +1,223 @@
+"""``chat.completions.create`` / ``parse`` / ``stream``: the ``chat`` inference."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openai import AsyncStream, Stream
+
+from ... import semconv as sc
+from ...pricing import tokens
+from .._core._inference import Inference
+from .._core._messages import message, text_part, tool_call_part
+from .._core._stream import AsyncStreamProxy, SyncStreamProxy
+from .._core._telemetry import Telemetry
+from . import _messages as msgs
+from ._common import (
+    client_info,
+    common_request_attributes,
+    details,
+    given,
+    is_raw_response,
+    raw_mode,
+    response_refinements,
+    unwrap_raw,
+)
+
+#: ``Inference.state`` of a stream whose usage chunk was requested by us, not by the app.
+HIDE_USAGE_CHUNK = "hide-usage-chunk"
+
+
+def output_type(response_format: Any) -> str | None:
+    if not given(response_format):
+        return None
+    if isinstance(response_format, type):
+        return "json"  # a pydantic model class (parse / stream helpers)
+    kind = msgs.field(response_format, "type")
+    if kind in ("json_object", "json_schema"):
+        return "json"
+    if kind == "text":
+        return "text"
+    return None
+
+
+def set_usage(inference: Inference, usage: Any) -> None:
+    inference.input_tokens = getattr(usage, "prompt_tokens", None)
+    inference.output_tokens = getattr(usage, "completion_tokens", None)
+    cached = details(usage, "prompt_tokens_details", "cached_tokens")
+    if cached is not None:
+        inference.cache_read_tokens = cached
+    written = details(usage, "prompt_tokens_details", "cache_write_tokens")
+    if written is not None:
+        inference.cache_write_tokens = written
+    reasoning = details(usage, "completion_tokens_details", "reasoning_tokens")
+    if reasoning is not None:
+        inference.reasoning_tokens = reasoning
+    audio_in = details(usage, "prompt_tokens_details", "audio_tokens")
+    if audio_in:
+        inference.attributes[sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS] = audio_in
+    audio_out = details(usage, "completion_tokens_details", "audio_tokens")
+    if audio_out:
+        inference.attributes[sc.GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS] = audio_out
+
+
+class ChatHandler:
+    """Turns a chat completions call into an inference; ``is_async`` selects the stream proxy."""
+
+    def __init__(self, is_async: bool, site: str = "openai.chat") -> None:
+        self.is_async = is_async
+        self.site = site
+
+    def start(self, tel: Telemetry, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Inference:
+        provider, address, port = client_info(instance)
+        model = kwargs.get("model")
+        stream = kwargs.get("stream") is True
+        attrs: dict[str, Any] = {sc.OPENAI_API_TYPE: "chat_completions"}
+        common_request_attributes(kwargs, attrs)
+        max_tokens = kwargs.get("max_completion_tokens")
+        if not given(max_tokens):
+            max_tokens = kwargs.get("max_tokens")
+        if given(max_tokens):
+            attrs[sc.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
+        n = kwargs.get("n")
+        if given(n) and n != 1:
+            attrs[sc.GEN_AI_REQUEST_CHOICE_COUNT] = n
+        effort = kwargs.get("reasoning_effort")
+        if given(effort):
+            attrs[sc.GEN_AI_REQUEST_REASONING_LEVEL] = effort
+        kind = output_type(kwargs.get("response_format"))
+        if kind:
+            attrs[sc.GEN_AI_OUTPUT_TYPE] = kind
+        inference = Inference(tel, sc.Operation.CHAT, provider, model if isinstance(model, str) else None,
+                              server_address=address, server_port=port, attributes=attrs, stream=stream)
+        if given(n) and isinstance(n, int):
+            inference.choice_count = n
+        tools = kwargs.get("tools")
+        if given(tools) and tools:
+            inference.tool_definitions = msgs.tool_definitions(tools, tel.capture_content)
+        messages = kwargs.get("messages")
+        if tel.capture_content and given(messages):
+            inference.input_messages = msgs.input_messages(messages)
+        if stream:
+            options = kwargs.get("stream_options")
+            asked = given(options) and bool(msgs.field(options, "include_usage"))
+            if not asked and tel.stream_usage and raw_mode(kwargs) is None:
+                # opt-in: ask for exact usage; the extra usage chunk is hidden from the app
+                kwargs["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+                inference.state = HIDE_USAGE_CHUNK
+            elif not asked and given(messages):
+                texts = msgs.message_texts(messages)
+                inference.estimate = lambda: (tokens.count_messages(texts, provider, model), None)
+        return inference
+
+    def finish(self, inference: Inference, result: Any) -> Any:
+        if is_raw_response(result):
+            return unwrap_raw(inference, result, self._finish_parsed)
+        return self._finish_parsed(inference, result)
+
+    def _finish_parsed(self, inference: Inference, result: Any) -> Any:
+        if isinstance(result, (Stream, AsyncStream)):
+            accumulator = ChatStreamAccumulator(inference, inference.state is HIDE_USAGE_CHUNK)
+            return (AsyncStreamProxy if self.is_async else SyncStreamProxy)(result, inference, accumulator)
+        record_completion(inference, result)
+        inference.end()
+        return result
+
+
+def record_completion(inference: Inference, response: Any) -> None:
+    inference.response_id = getattr(response, "id", None)
+    inference.response_model = getattr(response, "model", None)
+    choices = getattr(response, "choices", None) or ()
+    inference.finish_reasons = [getattr(c, "finish_reason", None) for c in choices]
+    usage = getattr(response, "usage", None)
+    if usage is not None:
+        set_usage(inference, usage)
+    response_refinements(inference, response)
+    if inference.tel.capture_content:
+        out = []
+        for c in choices:
+            m = getattr(c, "message", None)
+            parts = msgs.content_parts(getattr(m, "content", None))
+            refusal = getattr(m, "refusal", None)
+            if refusal:
+                parts.append(text_part(refusal))
+            parts += msgs.tool_calls_parts(getattr(m, "tool_calls", None))
+            reason = getattr(c, "finish_reason", None) or "error"
+            out.append(message(getattr(m, "role", "assistant") or "assistant", parts,
+                               finish_reason=msgs.OUTPUT_FINISH_REASON.get(reason, reason)))
+        inference.output_messages = out
+
+
+class ChatStreamAccumulator:
+    """Per chunk: finish reasons and usage; the text only when content capture or an estimate needs it."""
+
+    __slots__ = ("hide_usage", "inference", "keep_text", "reasons", "texts", "tools")
+
+    def __init__(self, inference: Inference, hide_usage: bool) -> None:
+        self.inference = inference
+        self.hide_usage = hide_usage
+        self.keep_text = inference.tel.capture_content or inference.estimate is not None
+        self.reasons: dict[int, str] = {}
+        self.texts: dict[int, list[str]] = {}
+        self.tools: dict[int, dict[int, list[Any]]] = {}
+
+    def chunk(self, chunk: Any) -> bool | None:
+        inference = self.inference
+        if inference.response_id is None:
+            inference.response_id = getattr(chunk, "id", None)
+            inference.response_model = getattr(chunk, "model", None)
+            response_refinements(inference, chunk)
+        choices = chunk.choices
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            set_usage(inference, usage)
+            if self.hide_usage and not choices:
+                return True
+        for choice in choices:
+            reason = choice.finish_reason
+            if reason is not None:
+                self.reasons[choice.index] = reason
+            if self.keep_text:
+                delta = choice.delta
+                if delta is None:
+                    continue
+                text = delta.content
+                if text:
+                    self.texts.setdefault(choice.index, []).append(text)
+                for call in getattr(delta, "tool_calls", None) or ():
+                    slot = self.tools.setdefault(choice.index, {}).setdefault(call.index, [None, "", []])
+                    if call.id:
+                        slot[0] = call.id
+                    fn = call.function
+                    if fn is not None:
+                        if fn.name:
+                            slot[1] = fn.name
+                        if fn.arguments:
+                            slot[2].append(fn.arguments)
+        return None
+
+    def finish(self) -> None:
+        inference = self.inference
+        indices = set(self.reasons) | set(self.texts) | set(self.tools)
+        count = max(max(indices) + 1 if indices else 0, inference.choice_count)
+        inference.finish_reasons = [self.reasons.get(i) for i in range(count)]
+        if inference.estimate is not None and inference.input_tokens is None:
+            estimate_input = inference.estimate
+            provider, model = inference.provider, inference.response_model or inference.request_model
+            outputs = ["".join(t) for t in self.texts.values()]
+            outputs += [s[1] + "".join(s[2]) for calls in self.tools.values() for s in calls.values()]
+
+            def estimate() -> tuple[int | None, int | None]:
+                prompt, _ = estimate_input()
+                return prompt, sum(tokens.count_text(t, provider, model) for t in outputs)
+
+            inference.estimate = estimate
+        if inference.tel.capture_content:
+            out = []
+            for i in range(count):
+                parts = [text_part("".join(self.texts[i]))] if i in self.texts else []
+                for slot in self.tools.get(i, {}).values():
+                    parts.append(tool_call_part(slot[0], slot[1], "".join(slot[2])))
+                reason = self.reasons.get(i) or "error"
+                out.append(message("assistant", parts, finish_reason=msgs.OUTPUT_FINISH_REASON.get(reason, reason)))
+            inference.output_messages = out

@@ -1,0 +1,143 @@
+"""``embeddings.create`` (``embeddings``) and legacy ``completions.create`` (``text_completion``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openai import AsyncStream, Stream
+
+from ... import semconv as sc
+from ...pricing import tokens
+from .._core._inference import Inference
+from .._core._messages import message, text_part
+from .._core._stream import AsyncStreamProxy, SyncStreamProxy
+from .._core._telemetry import Telemetry
+from ._common import client_info, common_request_attributes, given, is_raw_response, unwrap_raw
+
+
+class EmbeddingsHandler:
+    site = "openai.embeddings"
+
+    def start(self, tel: Telemetry, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Inference:
+        provider, address, port = client_info(instance)
+        model = kwargs.get("model")
+        attrs: dict[str, Any] = {}
+        fmt = kwargs.get("encoding_format")
+        if given(fmt):
+            attrs[sc.GEN_AI_REQUEST_ENCODING_FORMATS] = [fmt]
+        dims = kwargs.get("dimensions")
+        if given(dims):
+            attrs[sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = dims
+        return Inference(tel, sc.Operation.EMBEDDINGS, provider, model if isinstance(model, str) else None,
+                         server_address=address, server_port=port, attributes=attrs)
+
+    def finish(self, inference: Inference, result: Any) -> Any:
+        if is_raw_response(result):
+            return unwrap_raw(inference, result, self._finish_parsed)
+        return self._finish_parsed(inference, result)
+
+    def _finish_parsed(self, inference: Inference, result: Any) -> Any:
+        inference.response_model = getattr(result, "model", None)
+        usage = getattr(result, "usage", None)
+        if usage is not None:
+            inference.input_tokens = getattr(usage, "prompt_tokens", None)
+        data = getattr(result, "data", None)
+        if data:
+            vector = getattr(data[0], "embedding", None)
+            if isinstance(vector, list):
+                inference.attributes[sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = len(vector)
+        inference.end()
+        return result
+
+
+class CompletionsHandler:
+    """Legacy text completions."""
+
+    def __init__(self, is_async: bool) -> None:
+        self.is_async = is_async
+        self.site = "openai.completions"
+
+    def start(self, tel: Telemetry, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Inference:
+        provider, address, port = client_info(instance)
+        model = kwargs.get("model")
+        attrs: dict[str, Any] = {}
+        common_request_attributes(kwargs, attrs)
+        for key, attr in (("max_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),):
+            if given(kwargs.get(key)):
+                attrs[attr] = kwargs[key]
+        n = kwargs.get("n")
+        if given(n) and n != 1:
+            attrs[sc.GEN_AI_REQUEST_CHOICE_COUNT] = n
+        stream = kwargs.get("stream") is True
+        inference = Inference(tel, sc.Operation.TEXT_COMPLETION, provider, model if isinstance(model, str) else None,
+                              server_address=address, server_port=port, attributes=attrs, stream=stream)
+        if given(n) and isinstance(n, int):
+            inference.choice_count = n
+        prompt = kwargs.get("prompt")
+        prompts = [prompt] if isinstance(prompt, str) else [p for p in prompt or () if isinstance(p, str)]
+        if tel.capture_content:
+            inference.input_messages = [message("user", [text_part(p)]) for p in prompts]
+        if stream:
+            inference.estimate = lambda: (sum(tokens.count_text(p, provider, model) for p in prompts), None)
+        return inference
+
+    def finish(self, inference: Inference, result: Any) -> Any:
+        if is_raw_response(result):
+            return unwrap_raw(inference, result, self._finish_parsed)
+        return self._finish_parsed(inference, result)
+
+    def _finish_parsed(self, inference: Inference, result: Any) -> Any:
+        if isinstance(result, (Stream, AsyncStream)):
+            proxy = AsyncStreamProxy if self.is_async else SyncStreamProxy
+            return proxy(result, inference, _CompletionChunks(inference))
+        inference.response_id = getattr(result, "id", None)
+        inference.response_model = getattr(result, "model", None)
+        choices = getattr(result, "choices", None) or ()
+        inference.finish_reasons = [getattr(c, "finish_reason", None) for c in choices]
+        usage = getattr(result, "usage", None)
+        if usage is not None:
+            inference.input_tokens = getattr(usage, "prompt_tokens", None)
+            inference.output_tokens = getattr(usage, "completion_tokens", None)
+        if inference.tel.capture_content:
+            inference.output_messages = [
+                message("assistant", [text_part(getattr(c, "text", "") or "")],
+                        finish_reason=getattr(c, "finish_reason", None) or "error") for c in choices]
+        inference.end()
+        return result
+
+
+class _CompletionChunks:
+    def __init__(self, inference: Inference) -> None:
+        self.inference = inference
+        self.reasons: dict[int, str] = {}
+        self.texts: dict[int, list[str]] = {}
+
+    def chunk(self, chunk: Any) -> None:
+        inference = self.inference
+        if inference.response_id is None:
+            inference.response_id = getattr(chunk, "id", None)
+            inference.response_model = getattr(chunk, "model", None)
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            inference.input_tokens = getattr(usage, "prompt_tokens", None)
+            inference.output_tokens = getattr(usage, "completion_tokens", None)
+        for choice in getattr(chunk, "choices", None) or ():
+            if choice.finish_reason:
+                self.reasons[choice.index] = choice.finish_reason
+            if choice.text:
+                self.texts.setdefault(choice.index, []).append(choice.text)
+
+    def finish(self) -> None:
+        inference = self.inference
+        count = max(max(self.reasons, default=-1) + 1, max(self.texts, default=-1) + 1, inference.choice_count)
+        inference.finish_reasons = [self.reasons.get(i) for i in range(count)]
+        if inference.input_tokens is None and inference.estimate is not None:
+            estimate_input = inference.estimate
+            outputs = ["".join(t) for t in self.texts.values()]
+            provider, model = inference.provider, inference.response_model or inference.request_model
+            inference.estimate = lambda: (estimate_input()[0],
+                                          sum(tokens.count_text(t, provider, model) for t in outputs))
+        if inference.tel.capture_content:
+            inference.output_messages = [
+                message("assistant", [text_part("".join(self.texts.get(i, [])))],
+                        finish_reason=self.reasons.get(i) or "error") for i in range(count)]

@@ -1,0 +1,279 @@
+"""``responses.create`` / ``parse`` / ``stream`` (``chat``, ``openai.api.type=responses``) and
+``responses.retrieve`` (``fetch_response``, no usage)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openai import AsyncStream, Stream
+
+from ... import semconv as sc
+from ...pricing import tokens
+from .._core._inference import Inference
+from .._core._messages import message, reasoning_part, text_part, tool_call_part, tool_call_response_part
+from .._core._stream import AsyncStreamProxy, SyncStreamProxy
+from .._core._telemetry import Telemetry
+from . import _messages as msgs
+from ._common import (
+    client_info,
+    common_request_attributes,
+    details,
+    given,
+    is_raw_response,
+    response_refinements,
+    unwrap_raw,
+)
+
+_TERMINAL_EVENTS = {"response.completed", "response.incomplete", "response.failed"}
+_INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
+
+
+def input_messages(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, str):
+        return [message("user", [text_part(value)])]
+    out: list[dict[str, Any]] = []
+    for item in value or ():
+        kind = msgs.field(item, "type")
+        if kind == "function_call":
+            out.append(message("assistant", [tool_call_part(msgs.field(item, "call_id"), msgs.field(item, "name", ""),
+                                                             msgs.field(item, "arguments"))]))
+        elif kind == "function_call_output":
+            out.append(message("tool", [tool_call_response_part(msgs.field(item, "call_id"),
+                                                                msgs.field(item, "output"))]))
+        elif kind in (None, "message"):
+            out.append(message(msgs.field(item, "role", "user"), msgs.content_parts(msgs.field(item, "content"))))
+        else:
+            out.append(message("user", [{"type": str(kind)}]))
+    return out
+
+
+def input_texts(value: Any) -> list[list[str]]:
+    if isinstance(value, str):
+        return [[value]]
+    out = []
+    for item in value or ():
+        content = msgs.field(item, "content")
+        texts = [content] if isinstance(content, str) else [
+            t for p in content or () if isinstance(t := msgs.field(p, "text"), str)]
+        for key in ("arguments", "output"):
+            extra = msgs.field(item, key)
+            if isinstance(extra, str):
+                texts.append(extra)
+        out.append(texts)
+    return out
+
+
+def finish_reason(response: Any) -> str | None:
+    status = getattr(response, "status", None)
+    if status == "completed":
+        output = getattr(response, "output", None) or ()
+        return "tool_calls" if any(getattr(o, "type", None) == "function_call" for o in output) else "stop"
+    if status == "incomplete":
+        reason = getattr(getattr(response, "incomplete_details", None), "reason", None)
+        if not isinstance(reason, str):
+            return "length"
+        return _INCOMPLETE_REASONS.get(reason, reason)
+    if status in ("failed", "cancelled"):
+        return "error"
+    return None
+
+
+def output_messages(response: Any, reason: str | None) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    for item in getattr(response, "output", None) or ():
+        kind = getattr(item, "type", None)
+        if kind == "message":
+            parts += msgs.content_parts(getattr(item, "content", None))
+        elif kind == "function_call":
+            parts.append(tool_call_part(getattr(item, "call_id", None), getattr(item, "name", ""),
+                                        getattr(item, "arguments", None)))
+        elif kind == "reasoning":
+            summary = " ".join(getattr(s, "text", "") for s in getattr(item, "summary", None) or ())
+            if summary:
+                parts.append(reasoning_part(summary))
+        elif kind:
+            parts.append({"type": "server_tool_call", "id": getattr(item, "id", None), "name": kind,
+                          "server_tool_call": {"type": kind}})
+    final = reason or "error"
+    return [message("assistant", parts, finish_reason=msgs.OUTPUT_FINISH_REASON.get(final, final))]
+
+
+def record_response(inference: Inference, response: Any) -> None:
+    inference.response_id = getattr(response, "id", None)
+    inference.response_model = getattr(response, "model", None)
+    reason = finish_reason(response)
+    inference.finish_reasons = [reason]
+    usage = getattr(response, "usage", None)
+    if usage is not None:
+        inference.input_tokens = getattr(usage, "input_tokens", None)
+        inference.output_tokens = getattr(usage, "output_tokens", None)
+        cached = details(usage, "input_tokens_details", "cached_tokens")
+        if cached is not None:
+            inference.cache_read_tokens = cached
+        reasoning = details(usage, "output_tokens_details", "reasoning_tokens")
+        if reasoning is not None:
+            inference.reasoning_tokens = reasoning
+    response_refinements(inference, response)
+    if inference.tel.capture_content:
+        inference.output_messages = output_messages(response, reason)
+
+
+class ResponsesHandler:
+    def __init__(self, is_async: bool) -> None:
+        self.is_async = is_async
+        self.site = "openai.responses"
+
+    def start(self, tel: Telemetry, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Inference:
+        provider, address, port = client_info(instance)
+        model = kwargs.get("model")
+        attrs: dict[str, Any] = {sc.OPENAI_API_TYPE: "responses"}
+        common_request_attributes(kwargs, attrs)
+        max_tokens = kwargs.get("max_output_tokens")
+        if given(max_tokens):
+            attrs[sc.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
+        previous = kwargs.get("previous_response_id")
+        if given(previous):
+            attrs[sc.GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID] = previous
+        reasoning = kwargs.get("reasoning")
+        effort = msgs.field(reasoning, "effort") if given(reasoning) else None
+        if effort:
+            attrs[sc.GEN_AI_REQUEST_REASONING_LEVEL] = effort
+        text = kwargs.get("text")
+        fmt = msgs.field(msgs.field(text, "format"), "type") if given(text) else None
+        if fmt in ("json_schema", "json_object"):
+            attrs[sc.GEN_AI_OUTPUT_TYPE] = "json"
+        if given(kwargs.get("text_format")):
+            attrs[sc.GEN_AI_OUTPUT_TYPE] = "json"
+        conversation = kwargs.get("conversation")
+        conversation_id = conversation if isinstance(conversation, str) else msgs.field(conversation, "id")
+        if given(conversation) and isinstance(conversation_id, str):
+            attrs[sc.GEN_AI_CONVERSATION_ID] = conversation_id
+        stream = kwargs.get("stream") is True
+        inference = Inference(tel, sc.Operation.CHAT, provider, model if isinstance(model, str) else None,
+                              server_address=address, server_port=port, attributes=attrs, stream=stream)
+        tools = kwargs.get("tools")
+        if given(tools) and tools:
+            inference.tool_definitions = msgs.tool_definitions(tools, tel.capture_content)
+        value = kwargs.get("input")
+        if tel.capture_content:
+            if given(value):
+                inference.input_messages = input_messages(value)
+            instructions = kwargs.get("instructions")
+            if isinstance(instructions, str):
+                inference.system_instructions = [text_part(instructions)]
+        if stream and given(value):
+            texts = input_texts(value)
+            instructions = kwargs.get("instructions")
+            if isinstance(instructions, str):
+                texts.append([instructions])
+            inference.estimate = lambda: (tokens.count_messages(texts, provider, model), None)
+        return inference
+
+    def finish(self, inference: Inference, result: Any) -> Any:
+        if is_raw_response(result):
+            return unwrap_raw(inference, result, self._finish_parsed)
+        return self._finish_parsed(inference, result)
+
+    def _finish_parsed(self, inference: Inference, result: Any) -> Any:
+        if isinstance(result, (Stream, AsyncStream)):
+            proxy = AsyncStreamProxy if self.is_async else SyncStreamProxy
+            return proxy(result, inference, ResponseEvents(inference))
+        record_response(inference, result)
+        inference.end()
+        return result
+
+
+class ResponseEvents:
+    """Accumulates a Responses stream: the final response event carries everything."""
+
+    __slots__ = ("done", "inference", "keep_text", "texts")
+
+    def __init__(self, inference: Inference) -> None:
+        self.inference = inference
+        self.keep_text = inference.tel.capture_content or inference.estimate is not None
+        self.texts: list[str] = []
+        self.done = False
+
+    def chunk(self, event: Any) -> None:
+        kind = getattr(event, "type", None)
+        if kind in _TERMINAL_EVENTS:
+            record_response(self.inference, event.response)
+            self.done = True
+        elif kind == "response.created":
+            response = event.response
+            self.inference.response_id = getattr(response, "id", None)
+            self.inference.response_model = getattr(response, "model", None)
+        elif kind == "response.output_text.delta" and self.keep_text:
+            self.texts.append(event.delta)
+
+    def finish(self) -> None:
+        inference = self.inference
+        if self.done:
+            inference.estimate = None if inference.input_tokens is not None else inference.estimate
+            return
+        inference.finish_reasons = [None]
+        estimate_input = inference.estimate
+        if estimate_input is not None:
+            text = "".join(self.texts)
+            provider, model = inference.provider, inference.response_model or inference.request_model
+
+            def estimate() -> tuple[int | None, int | None]:
+                return estimate_input()[0], tokens.count_text(text, provider, model)
+
+            inference.estimate = estimate
+        if inference.tel.capture_content:
+            inference.output_messages = [message("assistant", [text_part("".join(self.texts))],
+                                                 finish_reason="error")]
+
+
+class RetrieveHandler:
+    """``responses.retrieve``: a ``fetch_response`` span; it reports no usage."""
+
+    def __init__(self, is_async: bool) -> None:
+        self.is_async = is_async
+        self.site = "openai.responses.retrieve"
+
+    def start(self, tel: Telemetry, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Inference:
+        provider, address, port = client_info(instance)
+        response_id = args[0] if args else kwargs.get("response_id")
+        attrs: dict[str, Any] = {sc.OPENAI_API_TYPE: "responses"}
+        if isinstance(response_id, str):
+            attrs[sc.GEN_AI_RESPONSE_ID] = response_id
+        cursor = kwargs.get("starting_after")
+        if given(cursor):
+            attrs[sc.GEN_AI_REQUEST_STREAM_CURSOR] = cursor
+        return Inference(tel, sc.Operation.FETCH_RESPONSE, provider, None, server_address=address,
+                         server_port=port, attributes=attrs, stream=kwargs.get("stream") is True)
+
+    def finish(self, inference: Inference, result: Any) -> Any:
+        if is_raw_response(result):
+            return unwrap_raw(inference, result, self._finish_parsed)
+        return self._finish_parsed(inference, result)
+
+    def _finish_parsed(self, inference: Inference, result: Any) -> Any:
+        if isinstance(result, (Stream, AsyncStream)):
+            proxy = AsyncStreamProxy if self.is_async else SyncStreamProxy
+            return proxy(result, inference, _RetrieveEvents(inference))
+        _record_fetched(inference, result)
+        inference.end()
+        return result
+
+
+def _record_fetched(inference: Inference, response: Any) -> None:
+    inference.response_model = getattr(response, "model", None)
+    status = getattr(response, "status", None)
+    if isinstance(status, str):
+        inference.attributes[sc.GEN_AI_RESPONSE_STATUS] = status
+
+
+class _RetrieveEvents:
+    def __init__(self, inference: Inference) -> None:
+        self.inference = inference
+
+    def chunk(self, event: Any) -> None:
+        response = getattr(event, "response", None)
+        if response is not None:
+            _record_fetched(self.inference, response)
+
+    def finish(self) -> None:
+        self.inference.stream = False  # a resumed stream has no finish reasons of its own to report

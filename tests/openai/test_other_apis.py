@@ -1,0 +1,123 @@
+"""Responses (create, stream, retrieve), embeddings and legacy completions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from llm_observatory.testing import capture
+
+from .conftest import make_client
+from .fake_openai import FakeOpenAI
+from .schema import SYSTEM_INSTRUCTIONS, validate_messages
+
+
+def test_responses_create(client: Any, fake: FakeOpenAI) -> None:
+    fake.cached_tokens, fake.reasoning_tokens = 3, 2
+    with capture(capture_content=True) as cap:
+        result = client.responses.create(model="gpt-4o-mini", input="Say this is a test", instructions="Be brief.",
+                                         max_output_tokens=50, previous_response_id="resp_prev",
+                                         reasoning={"effort": "low"}, conversation="conv_1")
+    assert result.output_text == "This is a test."
+    (span,) = cap.spans()
+    a = span.attributes
+    assert span.name == "chat gpt-4o-mini"
+    assert (a["openai.api.type"], a["gen_ai.request.max_tokens"], a["gen_ai.request.previous_response.id"],
+            a["gen_ai.request.reasoning.level"], a["gen_ai.conversation.id"]) == \
+        ("responses", 50, "resp_prev", "low", "conv_1")
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"], a["gen_ai.usage.cache_read.input_tokens"],
+            a["gen_ai.usage.reasoning.output_tokens"]) == (12, 4, 3, 2)
+    assert a["gen_ai.response.finish_reasons"] == ("stop",)
+    assert json.loads(a["gen_ai.system_instructions"]) == [{"type": "text", "content": "Be brief."}]
+    import jsonschema
+    jsonschema.validate(json.loads(a["gen_ai.system_instructions"]), SYSTEM_INSTRUCTIONS)
+    validate_messages(json.loads(a["gen_ai.input.messages"]), output=False)
+    validate_messages(json.loads(a["gen_ai.output.messages"]), output=True)
+
+
+def test_responses_tool_call_finish_reason(fake: FakeOpenAI) -> None:
+    fake.tool_calls = [("call_1", "lookup", '{"q": 1}')]
+    with capture() as cap:
+        make_client(fake).responses.create(model="gpt-4o-mini", input=[{"role": "user", "content": "hi"}],
+                                           tools=[{"type": "function", "name": "lookup", "parameters": {}}])
+    a = cap.spans()[0].attributes
+    assert a["gen_ai.response.finish_reasons"] == ("tool_calls",)
+    assert json.loads(a["gen_ai.tool.definitions"]) == [{"type": "function", "name": "lookup"}]
+
+
+def test_responses_stream_and_cut(client: Any, fake: FakeOpenAI) -> None:
+    with capture() as cap:
+        events = list(client.responses.create(model="gpt-4o-mini", input="hi", stream=True))
+        stream = client.responses.create(model="gpt-4o-mini", input="hi", stream=True)
+        next(stream), next(stream)
+        stream.close()
+    assert events[-1].type == "response.completed"
+    full, cut = cap.spans()
+    assert (full.attributes["gen_ai.usage.output_tokens"], full.attributes["gen_ai.response.finish_reasons"]) == \
+        (4, ("stop",))
+    assert "llm.usage.estimated" not in full.attributes
+    assert cut.attributes["gen_ai.response.finish_reasons"] == ("error",)
+    assert cut.attributes["llm.usage.estimated"] is True
+
+
+def test_responses_stream_helper(client: Any) -> None:
+    with capture() as cap:
+        with client.responses.stream(model="gpt-4o-mini", input="hi") as stream:
+            for event in stream:
+                if event.type == "response.output_text.delta":
+                    break
+        assert cap.spans()[0].attributes["gen_ai.response.finish_reasons"] == ("error",)
+        with client.responses.stream(model="gpt-4o-mini", input="hi") as stream:
+            final = stream.get_final_response()
+    assert final.output_text == "This is a test."
+    assert cap.spans()[1].attributes["gen_ai.response.finish_reasons"] == ("stop",)
+
+
+def test_retrieve_is_a_fetch_without_usage(client: Any) -> None:
+    with capture() as cap:
+        fetched = client.responses.retrieve("resp_abc")
+    assert fetched.id == "resp_abc"
+    (span,) = cap.spans()
+    assert span.name == "fetch_response"
+    a = span.attributes
+    assert (a["gen_ai.operation.name"], a["gen_ai.response.id"], a["gen_ai.response.status"]) == \
+        ("fetch_response", "resp_abc", "completed")
+    assert not any(k.startswith(("gen_ai.usage", "llm.cost")) for k in a)
+    assert "gen_ai.client.token.usage" not in cap.metrics()
+
+
+@pytest.mark.parametrize("encoding_format", [None, "float", "base64"])
+def test_embeddings(client: Any, encoding_format: str | None) -> None:
+    kwargs: dict[str, Any] = {"encoding_format": encoding_format} if encoding_format else {}
+    with capture() as cap:
+        result = client.embeddings.create(model="text-embedding-3-small", input=["a", "b"], dimensions=8, **kwargs)
+    assert len(result.data) == 2
+    (span,) = cap.spans()
+    a = span.attributes
+    assert span.name == "embeddings text-embedding-3-small"
+    assert (a["gen_ai.operation.name"], a["gen_ai.usage.input_tokens"], a["gen_ai.embeddings.dimension.count"]) == \
+        ("embeddings", 8, 8)
+    assert a["llm.cost.priced"] is True and "gen_ai.usage.output_tokens" not in a
+
+
+def test_legacy_completions(client: Any) -> None:
+    with capture(capture_content=True) as cap:
+        client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say hi", max_tokens=5)
+        list(client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say hi", stream=True))
+    plain, streamed = cap.spans()
+    assert plain.name == "text_completion gpt-3.5-turbo-instruct"
+    assert (plain.attributes["gen_ai.usage.input_tokens"], plain.attributes["gen_ai.request.max_tokens"]) == (5, 5)
+    assert streamed.attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    assert streamed.attributes["llm.usage.estimated"] is True
+
+
+async def test_async_responses_and_embeddings(aclient: Any) -> None:
+    with capture() as cap:
+        await aclient.responses.create(model="gpt-4o-mini", input="hi")
+        stream = await aclient.responses.create(model="gpt-4o-mini", input="hi", stream=True)
+        async for _ in stream:
+            pass
+        await aclient.embeddings.create(model="text-embedding-3-small", input="a")
+    assert [s.name for s in cap.spans()] == ["chat gpt-4o-mini", "chat gpt-4o-mini", "embeddings text-embedding-3-small"]

@@ -1,0 +1,227 @@
+"""Every way a chat stream can end ends its span exactly once, with what arrived so far."""
+
+from __future__ import annotations
+
+import gc
+import json
+from typing import Any
+
+import openai
+import pytest
+from opentelemetry import trace
+
+from llm_observatory.testing import Capture, capture
+
+from .conftest import MESSAGES, make_client
+from .fake_openai import FakeOpenAI, httpx
+
+#: A transport error mid-stream: openai 3.x wraps it in APIConnectionError, older releases raise it as is.
+CUT_ERRORS = (openai.APIConnectionError, httpx.ReadError)
+
+
+def one_span(cap: Capture) -> Any:
+    spans = [s for s in cap.spans() if s.name.startswith("chat")]
+    assert len(spans) == 1, [s.name for s in cap.spans()]
+    return spans[0]
+
+
+def create(client: Any, **kwargs: Any) -> Any:
+    return client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True, **kwargs)
+
+
+def test_consumed_with_include_usage(client: Any) -> None:
+    with capture() as cap:
+        stream = create(client, stream_options={"include_usage": True})
+        assert isinstance(stream, openai.Stream)
+        texts = []
+        for chunk in stream:
+            assert trace.get_current_span() is trace.INVALID_SPAN
+            texts += [c.delta.content for c in chunk.choices if c.delta.content]
+    assert "".join(texts) == "This is a test."
+    a = one_span(cap).attributes
+    assert a["gen_ai.request.stream"] is True
+    assert a["gen_ai.response.finish_reasons"] == ("stop",)
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (12, 4)
+    assert "llm.usage.estimated" not in a
+    assert a["gen_ai.response.time_to_first_chunk"] > 0
+    assert a["llm.cost.priced"] is True
+    m = cap.metrics()
+    assert m["gen_ai.client.operation.time_to_first_chunk"][0]["count"] == 1
+    assert m["gen_ai.client.operation.time_per_output_chunk"][0]["count"] == 1
+
+
+def test_without_include_usage_the_usage_is_estimated(client: Any, fake: FakeOpenAI) -> None:
+    with capture() as cap:
+        chunks = list(create(client))
+    assert all(c.usage is None for c in chunks)
+    assert "stream_options" not in fake.requests[0]["body"]  # nothing injected by default
+    a = one_span(cap).attributes
+    assert a["llm.usage.estimated"] is True
+    # o200k: "This is a test." = 5 tokens; the prompt: two messages of 4 and 5 tokens + overheads
+    from llm_observatory.pricing import tokens
+    enc = tokens.get_encoding("o200k_base")
+    prompt = sum(len(enc.encode(m["content"])) + 3 for m in MESSAGES) + 3
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (prompt, len(enc.encode("This is a test.")))
+    assert a["llm.cost.usd"] > 0
+
+
+def test_stream_usage_option_injects_and_hides_the_usage_chunk(fake: FakeOpenAI) -> None:
+    client = make_client(fake)
+    with capture(stream_usage=True) as cap:
+        chunks = list(create(client))
+    assert fake.requests[0]["body"]["stream_options"] == {"include_usage": True}
+    assert all(c.choices for c in chunks) and all(c.usage is None for c in chunks)  # the app sees no usage chunk
+    without = list(make_client(FakeOpenAI()).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES,
+                                                                      stream=True))
+    assert [c.model_dump() for c in chunks] == [c.model_dump() for c in without]
+    a = one_span(cap).attributes
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (12, 4)
+    assert "llm.usage.estimated" not in a
+
+
+def test_break_then_close(client: Any) -> None:
+    with capture() as cap:
+        stream = create(client)
+        for _ in stream:
+            break
+        assert cap.spans() == []
+        stream.close()
+    a = one_span(cap).attributes
+    assert a["gen_ai.response.finish_reasons"] == ("error",)
+    assert a["llm.stream.chunks"] == 1
+
+
+def test_break_without_close_ends_at_gc(client: Any) -> None:
+    with capture() as cap:
+        stream = create(client)
+        next(iter(stream))
+        del stream
+        gc.collect()
+        assert one_span(cap).attributes["gen_ai.response.finish_reasons"] == ("error",)
+
+
+def test_user_exception_in_loop_body(client: Any) -> None:
+    with capture() as cap, pytest.raises(ZeroDivisionError), create(client) as stream:
+        for _ in stream:
+            1 / 0  # noqa: B018
+    span = one_span(cap)
+    assert span.status.status_code.name == "ERROR"
+    assert span.attributes["error.type"] == "ZeroDivisionError"
+
+
+def test_with_block_exited_early(client: Any) -> None:
+    with capture() as cap:
+        with create(client) as stream:
+            next(stream)
+        assert isinstance(stream, openai.Stream)
+    span = one_span(cap)
+    assert span.status.status_code.name == "UNSET"
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)
+
+
+def test_transport_error_mid_stream(fake: FakeOpenAI) -> None:
+    fake.cut_after_chunks = 3
+    with capture() as cap:
+        got = []
+        with pytest.raises(CUT_ERRORS) as info:
+            for chunk in create(make_client(fake)):
+                got.append(chunk)
+    assert len(got) == 3
+    span = one_span(cap)
+    assert span.status.status_code.name == "ERROR"
+    assert span.attributes["error.type"].endswith(type(info.value).__name__)
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)
+    assert span.attributes["llm.usage.estimated"] is True  # what arrived is still counted
+
+
+def test_tool_call_stream_with_content(fake: FakeOpenAI) -> None:
+    fake.tool_calls = [("call_a", "lookup", '{"q": "paris"}'), ("call_b", "lookup", '{"q": "rome"}')]
+    with capture(capture_content=True) as cap:
+        list(create(make_client(fake)))
+    a = one_span(cap).attributes
+    assert a["gen_ai.response.finish_reasons"] == ("tool_calls",)
+    assert json.loads(a["gen_ai.output.messages"])[0]["parts"] == [
+        {"type": "tool_call", "id": "call_a", "name": "lookup", "arguments": {"q": "paris"}},
+        {"type": "tool_call", "id": "call_b", "name": "lookup", "arguments": {"q": "rome"}}]
+
+
+def test_multiple_choices_streaming_cut(fake: FakeOpenAI) -> None:
+    with capture() as cap:
+        stream = create(make_client(fake), n=2)
+        next(stream), next(stream), next(stream)
+        stream.close()
+    assert one_span(cap).attributes["gen_ai.response.finish_reasons"] == ("error", "error")
+
+
+def test_stream_helper_consumed(client: Any) -> None:
+    with capture() as cap:
+        with client.chat.completions.stream(model="gpt-4o-mini", messages=MESSAGES) as stream:
+            deltas = [e.delta for e in stream if e.type == "content.delta"]
+        final = stream.get_final_completion()
+    assert "".join(deltas) == final.choices[0].message.content == "This is a test."
+    assert one_span(cap).attributes["gen_ai.response.finish_reasons"] == ("stop",)
+
+
+def test_stream_helper_exited_early_ends_at_exit(client: Any) -> None:
+    with capture() as cap:
+        with client.chat.completions.stream(model="gpt-4o-mini", messages=MESSAGES) as stream:
+            for event in stream:
+                if event.type == "content.delta":
+                    break
+        assert one_span(cap).attributes["gen_ai.response.finish_reasons"] == ("error",)
+        assert stream is not None  # the helper object is still referenced: the span ended at exit, not at GC
+
+
+def test_stream_helper_until_done(client: Any) -> None:
+    with capture() as cap, client.chat.completions.stream(model="gpt-4o-mini", messages=MESSAGES) as stream:
+        stream.until_done()
+    assert one_span(cap).attributes["gen_ai.response.finish_reasons"] == ("stop",)
+
+
+def test_raw_response_stream(client: Any) -> None:
+    with capture() as cap:
+        raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+        stream = raw.parse()
+        assert isinstance(stream, openai.Stream)
+        assert raw.parse() is stream
+        assert cap.spans() == []
+        list(stream)
+    assert one_span(cap).attributes["gen_ai.response.finish_reasons"] == ("stop",)
+
+
+async def test_async_consumed_and_cut(aclient: Any, fake: FakeOpenAI) -> None:
+    with capture() as cap:
+        stream = await aclient.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True,
+                                                       stream_options={"include_usage": True})
+        assert isinstance(stream, openai.AsyncStream)
+        text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+        stream2 = await aclient.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+        await stream2.__anext__()
+        await stream2.close()
+    assert text == "This is a test."
+    first, second = cap.spans()
+    assert first.attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    assert second.attributes["gen_ai.response.finish_reasons"] == ("error",)
+
+
+async def test_async_context_manager_and_helper(aclient: Any) -> None:
+    with capture() as cap:
+        async with await aclient.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES,
+                                                         stream=True) as stream:
+            await stream.__anext__()
+        async with aclient.chat.completions.stream(model="gpt-4o-mini", messages=MESSAGES) as helper:
+            async for event in helper:
+                if event.type == "content.delta":
+                    break
+        assert [s.attributes["gen_ai.response.finish_reasons"] for s in cap.spans()] == [("error",), ("error",)]
+
+
+async def test_async_transport_error(fake: FakeOpenAI) -> None:
+    fake.cut_after_chunks = 2
+    aclient = make_client(fake, is_async=True)
+    with capture() as cap:
+        stream = await aclient.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+        with pytest.raises(CUT_ERRORS):
+            async for _ in stream:
+                pass
+    assert one_span(cap).status.status_code.name == "ERROR"
