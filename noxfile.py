@@ -5,7 +5,7 @@ from __future__ import annotations
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.sessions = ["tests", "compat", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
@@ -16,6 +16,19 @@ def tests(session: nox.Session) -> None:
     """The whole test suite."""
     session.install("-e", ".[openai,anthropic]", *nox.project.dependency_groups(PYPROJECT, "test"))
     session.run("pytest", *session.posargs)
+
+
+#: The oldest release of each integration that we support; `tests` covers the newest.
+OLDEST = {"openai": "1.92.0"}
+
+
+@nox.session
+@nox.parametrize("package", list(OLDEST))
+def compat(session: nox.Session, package: str) -> None:
+    """An integration's tests against its oldest supported release."""
+    session.install("-e", ".[openai,anthropic]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.install(f"{package}=={OLDEST[package]}")
+    session.run("pytest", f"tests/{package}", *session.posargs)
 
 
 @nox.session

@@ -45,6 +45,7 @@ from .exporters._guard import (
 )
 from .instrumentation import REGISTRY
 from .instrumentation._core import _telemetry
+from .instrumentation._core._imports import when_imported
 from .pricing import PriceTable, PricingConfigError, default_pricer, parse_overrides
 from .processors import ContextEnrichmentProcessor
 
@@ -66,6 +67,8 @@ class _State:
     logger_provider: LoggerProvider | None = None
     instrumentors: list[Any] = field(default_factory=list)
     previous_telemetry: _telemetry.Telemetry | None = None
+    shut_down: bool = False
+    prices_warmed: bool = False
 
 
 _state: _State | None = None
@@ -226,7 +229,7 @@ def _init(
         tp = existing
         own = existing in _created_tracer_providers
     else:
-        tp = TracerProvider(resource=resource, sampler=sampler)
+        tp = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
         otel_trace.set_tracer_provider(tp)
         _created_tracer_providers.add(tp)
         own = True
@@ -260,7 +263,7 @@ def _init(
             readers = list(metric_readers)
             if "otlp" in _signal_exporters("OTEL_METRICS_EXPORTER", options.exporter):
                 readers.append(_metric_reader(options))
-            mp = MeterProvider(resource=resource, metric_readers=readers)
+            mp = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
             mp._llm_observatory = True  # type: ignore[attr-defined]
             if not isinstance(existing_mp, MeterProvider):
                 otel_metrics.set_meter_provider(mp)
@@ -270,7 +273,7 @@ def _init(
     if options.logs:
         existing_lp = otel_logs.get_logger_provider()
         if logger_provider is None and not isinstance(existing_lp, LoggerProvider):
-            lp = LoggerProvider(resource=resource)
+            lp = LoggerProvider(resource=resource, shutdown_on_exit=False)
             if "otlp" in _signal_exporters("OTEL_LOGS_EXPORTER", options.exporter):
                 lp.add_log_record_processor(_log_processor(options))
             otel_logs.set_logger_provider(lp)
@@ -284,7 +287,7 @@ def _init(
     context.set_baggage_enabled(options.baggage)
     if options.propagate_threads:
         context.install_thread_propagation()
-    state.instrumentors = _install_instrumentors(options)
+    _install_instrumentors(state)
     return state
 
 
@@ -296,12 +299,15 @@ def _pricer(options: Options) -> PriceTable:
             table = PriceTable(parse_overrides(options.prices))
         except PricingConfigError as exc:
             logger.error("LLM Observatory: price overrides ignored: %s", exc)
-    table.warm_up()
     return table
 
 
-def _install_instrumentors(options: Options) -> list[Any]:
-    installed = []
+def _install_instrumentors(state: _State) -> None:
+    """Instrument each enabled library when the application imports it (now, if it already has).
+
+    A post-import hook keeps ``init()`` from importing libraries the application never uses.
+    """
+    options = state.options
     for name, (module, target) in REGISTRY.items():
         if options.instrument is not None and name not in options.instrument:
             continue
@@ -310,14 +316,31 @@ def _install_instrumentors(options: Options) -> list[Any]:
         if importlib.util.find_spec(module) is None:
             logger.debug("LLM Observatory: %s is not installed; not instrumented", module)
             continue
-        try:
-            mod_name, _, cls_name = target.partition(":")
-            instrumentor = getattr(importlib.import_module(mod_name), cls_name)()
-            instrumentor.instrument()
-            installed.append(instrumentor)
-        except Exception:
-            logger.exception("LLM Observatory: could not instrument %s; continuing without it", name)
-    return installed
+        when_imported(module, _instrument_hook(state, name, target))
+
+
+def _instrument_hook(state: _State, name: str, target: str) -> Callable[[Any], None]:
+    def hook(_module: Any) -> None:
+        with _lock:
+            if _state is not state and _state is not None:
+                return  # a later init() owns the instrumentation now
+            if state.shut_down:
+                return
+            try:
+                mod_name, _, cls_name = target.partition(":")
+                instrumentor = getattr(importlib.import_module(mod_name), cls_name)()
+                instrumentor.instrument()
+                state.instrumentors.append(instrumentor)
+                if not state.prices_warmed:
+                    # the first model call can come soon: load the price data off the call path
+                    state.prices_warmed = True
+                    pricer = _telemetry.current().pricer
+                    if isinstance(pricer, PriceTable):
+                        pricer.warm_up()
+            except Exception:
+                logger.exception("LLM Observatory: could not instrument %s; continuing without it", name)
+
+    return hook
 
 
 def _bounded(work: Callable[[], Any], timeout: float, what: str, abort_stalled: bool = False) -> bool:
@@ -382,6 +405,8 @@ def shutdown(timeout: float | None = None) -> bool:
     global _state
     with _lock:
         state, _state = _state, None
+        if state is not None:
+            state.shut_down = True
     if state is None:
         return True
     for instrumentor in state.instrumentors:

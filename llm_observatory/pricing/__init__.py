@@ -29,8 +29,18 @@ class Pricer(Protocol):
         ...
 
 
-from ._overrides import PricingConfigError, parse_overrides  # noqa: E402
 from ._table import PriceOverride, PriceTable  # noqa: E402
+
+
+class PricingConfigError(ValueError):
+    """A price override (or the file holding it) is invalid; the message says where and why."""
+
+
+def parse_overrides(value: object, where: str = "prices") -> list[PriceOverride]:
+    """Overrides from a mapping ``{model: {input, output, ...}}``, a list of entries, or a file path."""
+    from ._overrides import parse_overrides as parse
+
+    return parse(value, where)
 
 _default: PriceTable | None = None
 

@@ -21,13 +21,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from . import PricingConfigError
 from ._table import PriceOverride
 
 _KEYS = {"model", "input", "output", "cache_read", "cache_write", "provider", "since"}
-
-
-class PricingConfigError(ValueError):
-    """A price override (or the file holding it) is invalid; the message says where and why."""
 
 
 def _entry(raw: Any, where: str) -> PriceOverride:

@@ -18,10 +18,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import Cost
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 logger = logging.getLogger("llm_observatory")
 
@@ -117,6 +119,8 @@ def _override_rates(entry: PriceOverride) -> _Rates:
 
 def _probe_rates(model_price: Any) -> tuple[tuple[int, ...], tuple[tuple[float | None, ...], ...], float]:
     """Derive per-token rates from genai-prices' own arithmetic, exactly (Decimal) then as floats."""
+    from decimal import Decimal
+
     from genai_prices.types import TieredPrices, Usage
 
     starts: set[int] = set()

@@ -46,6 +46,38 @@ def noop_meter_provider() -> MeterProvider:
     return provider
 
 
+def measure_toggled(cases: dict[str, Callable[[], Any]], on: Callable[[], None], off: Callable[[], None], *,
+                    calls: int, rounds: int, after_round: Callable[[str], None] | None = None,
+                    ) -> tuple[dict[str, float], dict[str, float]]:
+    """Like :func:`measure`, with each round run once uninstrumented and once instrumented."""
+    plain: dict[str, list[float]] = {name: [] for name in cases}
+    traced: dict[str, list[float]] = {name: [] for name in cases}
+    for fn in cases.values():  # warm-up, both ways
+        for _ in range(min(calls, 50)):
+            fn()
+        on()
+        for _ in range(min(calls, 50)):
+            fn()
+        off()
+    for _ in range(rounds):
+        for name, fn in cases.items():
+            for instrumented, samples in ((False, plain), (True, traced)):
+                if instrumented:
+                    on()
+                gc.collect()
+                gc.disable()
+                t0 = time.perf_counter()
+                for _ in range(calls):
+                    fn()
+                samples[name].append((time.perf_counter() - t0) / calls)
+                gc.enable()
+                if instrumented:
+                    off()
+                    if after_round is not None:
+                        after_round(name)
+    return ({n: statistics.median(v) for n, v in plain.items()}, {n: statistics.median(v) for n, v in traced.items()})
+
+
 def measure(cases: dict[str, Callable[[], Any]], *, calls: int, rounds: int,
             after_round: Callable[[str], None] | None = None) -> dict[str, float]:
     """Median seconds per call of each case, over ``rounds`` interleaved batches of ``calls``."""

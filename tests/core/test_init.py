@@ -200,3 +200,29 @@ def test_zero_code_opentelemetry_instrument() -> None:
     assert {r["service.name"] for r, _ in spans} == {"zero-code-app"}
     tagged = {kv.key: kv.value for _, s in spans for kv in s.attributes}
     assert tagged["session.id"].string_value == "session-1"
+
+
+def test_libraries_are_instrumented_when_imported_and_restored_at_shutdown() -> None:
+    proc = run_python("""
+        import sys
+        import wrapt
+        import llm_observatory as observatory
+
+        def wrapped(cls):
+            return isinstance(vars(cls)["create"], wrapt.FunctionWrapper)
+
+        observatory.init(exporter="none")
+        assert "openai" not in sys.modules, "init() must not import the libraries it instruments"
+        from openai.resources.chat.completions import Completions
+        assert wrapped(Completions)
+        observatory.shutdown()
+        assert not wrapped(Completions)
+        observatory.init(exporter="none", disable=["openai"])
+        assert not wrapped(Completions)
+        observatory.shutdown()
+        observatory.init(exporter="none")  # already imported: instrumented at once
+        assert wrapped(Completions)
+        print("ok")
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Any
 
@@ -16,17 +17,20 @@ from .schema import SYSTEM_INSTRUCTIONS, validate_messages
 
 def test_responses_create(client: Any, fake: FakeOpenAI) -> None:
     fake.cached_tokens, fake.reasoning_tokens = 3, 2
+    # `conversation` is a later 1.x addition; older SDKs lack the parameter
+    has_conversation = "conversation" in inspect.signature(client.responses.create).parameters
+    extra: dict[str, Any] = {"conversation": "conv_1"} if has_conversation else {}
     with capture(capture_content=True) as cap:
         result = client.responses.create(model="gpt-4o-mini", input="Say this is a test", instructions="Be brief.",
                                          max_output_tokens=50, previous_response_id="resp_prev",
-                                         reasoning={"effort": "low"}, conversation="conv_1")
+                                         reasoning={"effort": "low"}, **extra)
     assert result.output_text == "This is a test."
     (span,) = cap.spans()
     a = span.attributes
     assert span.name == "chat gpt-4o-mini"
     assert (a["openai.api.type"], a["gen_ai.request.max_tokens"], a["gen_ai.request.previous_response.id"],
-            a["gen_ai.request.reasoning.level"], a["gen_ai.conversation.id"]) == \
-        ("responses", 50, "resp_prev", "low", "conv_1")
+            a["gen_ai.request.reasoning.level"], a.get("gen_ai.conversation.id")) == \
+        ("responses", 50, "resp_prev", "low", "conv_1" if has_conversation else None)
     assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"], a["gen_ai.usage.cache_read.input_tokens"],
             a["gen_ai.usage.reasoning.output_tokens"]) == (12, 4, 3, 2)
     assert a["gen_ai.response.finish_reasons"] == ("stop",)

@@ -19,6 +19,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(tokens, "_encodings", {})
     monkeypatch.setattr(tokens, "_failed", set())
+    monkeypatch.setattr(tokens, "_loading", set())
     yield
 
 

@@ -4,6 +4,10 @@ The proxy is a :class:`wrapt.BaseObjectProxy`, so ``isinstance(proxy, openai.Str
 and every attribute of the stream is the stream's own. It ends the inference when the stream is
 exhausted, on ``close()``/``aclose()``, on ``with`` exit, on an error while reading, and, last, when
 it is garbage collected. The span is never current while the user's code runs between chunks.
+
+Per-chunk cost matters (a stream can have thousands of chunks): every attribute read on a wrapt
+proxy goes through its attribute hook, so all per-stream state sits on one plain ``__slots__``
+object, read once per chunk.
 """
 
 from __future__ import annotations
@@ -32,46 +36,55 @@ class ChunkHandler(Protocol):
     def finish(self) -> None: ...
 
 
-class _Base(wrapt.BaseObjectProxy):  # type: ignore[misc,type-arg]
-    def __init__(self, wrapped: Any, inference: Inference, handler: ChunkHandler) -> None:
-        super().__init__(wrapped)
-        self._self_inference = inference
-        self._self_handler = handler
-        self._self_iterator: Any = None
-        self._self_exhausted = False
+class _State:
+    __slots__ = ("exhausted", "handler", "inference", "iterator")
 
-    def _self_chunk(self, chunk: Any) -> bool:
+    def __init__(self, inference: Inference, handler: ChunkHandler) -> None:
+        self.inference = inference
+        self.handler = handler
+        self.iterator: Any = None
+        self.exhausted = False
+
+    def accept(self, chunk: Any) -> bool:
         """Account for one chunk; ``True`` if the user must not see it."""
-        inference = self._self_inference
+        inference = self.inference
         now = perf_counter_ns()
         if not inference.chunks:
             inference.first_ns = now
         inference.last_ns = now
         inference.chunks += 1
         try:
-            return self._self_handler.chunk(chunk) is True
+            return self.handler.chunk(chunk) is True
         except Exception as exc:
             report("stream.chunk", exc)
             return False
 
-    def _self_finish(self, error: BaseException | None = None) -> None:
-        """End the span now (for helpers that close the HTTP response behind the stream's back)."""
-        self._self_end(error, cut=not self._self_exhausted)
-
-    def _self_end(self, error: BaseException | None, cut: bool) -> None:
-        inference = self._self_inference
+    def end(self, error: BaseException | None, cut: bool) -> None:
+        inference = self.inference
         if inference.done:
             return
         try:
-            self._self_handler.finish()
+            self.handler.finish()
         except Exception as exc:
             report("stream.finish", exc)
         inference.end(error, cut=cut)
 
+
+class _Base(wrapt.BaseObjectProxy):  # type: ignore[misc,type-arg]
+    def __init__(self, wrapped: Any, inference: Inference, handler: ChunkHandler) -> None:
+        super().__init__(wrapped)
+        self._self_s = _State(inference, handler)
+
+    def _self_finish(self, error: BaseException | None = None) -> None:
+        """End the span now (for helpers that close the HTTP response behind the stream's back)."""
+        s = self._self_s
+        s.end(error, cut=not s.exhausted)
+
     def __del__(self) -> None:
         try:
-            if not self._self_inference.done:
-                self._self_end(None, cut=not self._self_exhausted)
+            s = self._self_s
+            if not s.inference.done:
+                s.end(None, cut=not s.exhausted)
         except Exception:  # pragma: no cover - interpreter shutdown
             pass
 
@@ -83,28 +96,29 @@ class SyncStreamProxy(_Base):
         return self
 
     def __next__(self) -> Any:
-        it = self._self_iterator
+        s = self._self_s
+        it = s.iterator
         if it is None:
             wrapped = self.__wrapped__
-            it = self._self_iterator = wrapped if hasattr(type(wrapped), "__next__") else iter(wrapped)
+            it = s.iterator = wrapped if hasattr(type(wrapped), "__next__") else iter(wrapped)
         while True:
             try:
                 chunk = next(it)
             except StopIteration:
-                self._self_exhausted = True
-                self._self_end(None, cut=False)
+                s.exhausted = True
+                s.end(None, cut=False)
                 raise
             except BaseException as exc:
-                self._self_end(exc, cut=True)
+                s.end(exc, cut=True)
                 raise
-            if not self._self_chunk(chunk):
+            if not s.accept(chunk):
                 return chunk
 
     def close(self) -> Any:
         try:
             return self.__wrapped__.close()
         finally:
-            self._self_end(None, cut=not self._self_exhausted)
+            self._self_finish()
 
     def __enter__(self) -> Any:
         entered = self.__wrapped__.__enter__()
@@ -116,7 +130,7 @@ class SyncStreamProxy(_Base):
         try:
             return self.__wrapped__.__exit__(exc_type, exc, tb)
         finally:
-            self._self_end(exc, cut=not self._self_exhausted)
+            self._self_finish(exc)
 
 
 class AsyncStreamProxy(_Base):
@@ -126,34 +140,35 @@ class AsyncStreamProxy(_Base):
         return self
 
     async def __anext__(self) -> Any:
-        it = self._self_iterator
+        s = self._self_s
+        it = s.iterator
         if it is None:
             wrapped = self.__wrapped__
-            it = self._self_iterator = wrapped if hasattr(type(wrapped), "__anext__") else wrapped.__aiter__()
+            it = s.iterator = wrapped if hasattr(type(wrapped), "__anext__") else wrapped.__aiter__()
         while True:
             try:
                 chunk = await it.__anext__()
             except StopAsyncIteration:
-                self._self_exhausted = True
-                self._self_end(None, cut=False)
+                s.exhausted = True
+                s.end(None, cut=False)
                 raise
             except BaseException as exc:
-                self._self_end(exc, cut=True)
+                s.end(exc, cut=True)
                 raise
-            if not self._self_chunk(chunk):
+            if not s.accept(chunk):
                 return chunk
 
     def _self_closing(self, result: Any) -> Any:
         if inspect.isawaitable(result):
             return self._self_await_then_end(result)
-        self._self_end(None, cut=not self._self_exhausted)
+        self._self_finish()
         return result
 
     async def _self_await_then_end(self, awaitable: Awaitable[Any]) -> Any:
         try:
             return await awaitable
         finally:
-            self._self_end(None, cut=not self._self_exhausted)
+            self._self_finish()
 
     def close(self) -> Any:
         return self._self_closing(self.__wrapped__.close())
@@ -171,4 +186,4 @@ class AsyncStreamProxy(_Base):
         try:
             return await self.__wrapped__.__aexit__(exc_type, exc, tb)
         finally:
-            self._self_end(exc, cut=not self._self_exhausted)
+            self._self_finish(exc)

@@ -91,7 +91,7 @@ async def _helper_aclose(wrapped: Any, instance: Any, args: tuple[Any, ...], kwa
 
 
 class OpenAIInstrumentor(ObservatoryInstrumentor):
-    instruments = ("openai >= 1.40.0",)
+    instruments = ("openai >= 1.92.0",)
 
     def _patch_all(self) -> None:
         seen: set[tuple[int, str]] = set()

@@ -106,6 +106,7 @@ class ChatHandler:
                 kwargs["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
                 inference.state = HIDE_USAGE_CHUNK
             elif not asked and given(messages):
+                tokens.preload(model if isinstance(model, str) else None)
                 texts = msgs.message_texts(messages)
                 inference.estimate = lambda: (tokens.count_messages(texts, provider, model), None)
         return inference

@@ -89,9 +89,15 @@ def details(obj: Any, name: str, field: str) -> int | None:
     return value if isinstance(value, int) else None
 
 
+_RAW_RESPONSE_TYPES = frozenset({"LegacyAPIResponse", "APIResponse", "AsyncAPIResponse"})
+
+
 def is_raw_response(result: Any) -> bool:
-    """A ``with_raw_response`` or ``with_streaming_response`` result rather than parsed data."""
-    return hasattr(result, "http_response") and hasattr(result, "parse")
+    """A ``with_raw_response`` or ``with_streaming_response`` result rather than parsed data.
+
+    By class name: ``hasattr`` on a pydantic response would go through its slow failing ``__getattr__``.
+    """
+    return type(result).__name__ in _RAW_RESPONSE_TYPES
 
 
 def unwrap_raw(inference: Inference, result: Any, finish: Any) -> Any:

@@ -162,6 +162,7 @@ class ResponsesHandler:
             if isinstance(instructions, str):
                 inference.system_instructions = [text_part(instructions)]
         if stream and given(value):
+            tokens.preload(model if isinstance(model, str) else None)
             texts = input_texts(value)
             instructions = kwargs.get("instructions")
             if isinstance(instructions, str):
