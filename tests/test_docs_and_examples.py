@@ -10,7 +10,7 @@ import pytest
 from llm_observatory._config import Options
 from tests.conftest import ROOT, run_python
 
-EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.py"))
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.py") if not p.name.startswith("_"))
 
 
 def test_configuration_page_lists_every_option_and_variable() -> None:
