@@ -42,7 +42,8 @@ def _handle(request: Any) -> Any:
     events = [{"role": "assistant", "content": ""}] + [{"content": w + " "} for w in (text or "").split()]
     chunks = [{**base, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": d, "finish_reason": None}]}
               for d in events]
-    chunks.append({**base, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {}, "finish_reason": reason}]})
+    last = {"index": 0, "delta": {}, "finish_reason": reason}
+    chunks.append({**base, "object": "chat.completion.chunk", "choices": [last]})
     if (body.get("stream_options") or {}).get("include_usage"):
         chunks.append({**base, "object": "chat.completion.chunk", "choices": [], "usage": usage})
     sse = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
