@@ -19,7 +19,7 @@ def tests(session: nox.Session) -> None:
 
 
 #: The oldest release of each integration that we support; `tests` covers the newest.
-OLDEST = {"openai": "1.92.0"}
+OLDEST = {"openai": "1.92.0", "anthropic": "0.40.0"}
 
 
 @nox.session

@@ -191,6 +191,8 @@ LLM_INPUT: Final = "llm.input"
 LLM_OUTPUT: Final = "llm.output"
 #: Number of values replaced by redaction in one span.
 LLM_REDACTION_COUNT: Final = "llm.redaction.count"
+#: Input tokens counted by a token-counting call (Anthropic ``messages.count_tokens``); not spend.
+LLM_COUNTED_INPUT_TOKENS: Final = "llm.count_tokens.input_tokens"
 #: Number of chunks a stream delivered.
 LLM_STREAM_CHUNKS: Final = "llm.stream.chunks"
 

@@ -4,4 +4,5 @@
 #: Each is also registered under the ``opentelemetry_instrumentor`` entry point group.
 REGISTRY: dict[str, tuple[str, str]] = {
     "openai": ("openai", "llm_observatory.instrumentation.openai:OpenAIInstrumentor"),
+    "anthropic": ("anthropic", "llm_observatory.instrumentation.anthropic:AnthropicInstrumentor"),
 }

@@ -225,3 +225,12 @@ async def test_async_transport_error(fake: FakeOpenAI) -> None:
             async for _ in stream:
                 pass
     assert one_span(cap).status.status_code.name == "ERROR"
+
+
+def test_cut_before_the_usage_chunk_is_estimated(fake: FakeOpenAI) -> None:
+    fake.cut_after_chunks = 3
+    with capture() as cap, pytest.raises(CUT_ERRORS):
+        list(create(make_client(fake), stream_options={"include_usage": True}))
+    a = one_span(cap).attributes
+    assert a["llm.usage.estimated"] is True
+    assert a["gen_ai.usage.output_tokens"] == 2  # "This is" arrived: two o200k tokens

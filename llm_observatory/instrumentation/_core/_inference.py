@@ -134,7 +134,8 @@ class Inference:
         self.cache_read_tokens: int | None = None
         self.cache_write_tokens: int | None = None
         self.reasoning_tokens: int | None = None
-        #: Called when the provider sent no usage: returns ``(input, output)`` estimates.
+        #: Called when the provider sent no (or partial) usage: returns ``(input, output)`` estimates;
+        #: only the counts that are missing are taken from it.
         self.estimate: Callable[[], tuple[int | None, int | None]] | None = None
         #: Extra attributes set at the end (response refinements such as service tier).
         self.attributes: dict[str, Any] = {}
@@ -190,12 +191,18 @@ class Inference:
             attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [r or "" for r in reasons]
 
         input_tokens, output_tokens = self.input_tokens, self.output_tokens
-        if input_tokens is None and output_tokens is None and self.estimate is not None:
+        if (input_tokens is None or output_tokens is None) and self.estimate is not None:
+            # Estimate only what the provider did not send (a cut stream may have sent its input count).
             try:
-                input_tokens, output_tokens = self.estimate()
+                estimated_in, estimated_out = self.estimate()
             except Exception as exc:
                 report("inference.estimate", exc)
-            if input_tokens is not None or output_tokens is not None:
+                estimated_in = estimated_out = None
+            if input_tokens is None and estimated_in is not None:
+                input_tokens = estimated_in
+                attrs[sc.LLM_USAGE_ESTIMATED] = True
+            if output_tokens is None and estimated_out is not None:
+                output_tokens = estimated_out
                 attrs[sc.LLM_USAGE_ESTIMATED] = True
         if input_tokens is not None:
             attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens

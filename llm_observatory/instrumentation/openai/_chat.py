@@ -105,8 +105,10 @@ class ChatHandler:
                 # opt-in: ask for exact usage; the extra usage chunk is hidden from the app
                 kwargs["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
                 inference.state = HIDE_USAGE_CHUNK
-            elif not asked and given(messages):
-                tokens.preload(model if isinstance(model, str) else None)
+            elif not asked:
+                tokens.preload(model if isinstance(model, str) else None)  # an estimate will be needed
+            if given(messages):
+                # used only if no usage arrives: not asked for, or the stream was cut before it
                 texts = msgs.message_texts(messages)
                 inference.estimate = lambda: (tokens.count_messages(texts, provider, model), None)
         return inference

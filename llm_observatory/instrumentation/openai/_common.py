@@ -3,21 +3,14 @@ usage objects and raw responses."""
 
 from __future__ import annotations
 
-import weakref
-from typing import Any, TypeGuard
+from typing import Any
 
 from ... import semconv as sc
-from .._core._guard import report
 from .._core._inference import Inference
+from .._core._sdk import RAW_RESPONSE_HEADER, given, is_raw_response, raw_mode, unwrap_raw
 
-#: The header the SDK sets on ``with_raw_response`` ("true") and ``with_streaming_response`` ("stream") calls.
-RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
-
-
-def given(value: Any) -> TypeGuard[Any]:
-    """False for ``None`` and the SDK's ``NOT_GIVEN`` / ``omit`` sentinels."""
-    return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
-
+__all__ = ["RAW_RESPONSE_HEADER", "client_info", "common_request_attributes", "details", "extra_body_value",
+           "given", "is_raw_response", "raw_mode", "response_refinements", "unwrap_raw"]
 
 def client_info(instance: Any) -> tuple[str, str | None, int | None]:
     """``(provider, server.address, server.port)`` of the client behind a resource instance."""
@@ -34,15 +27,6 @@ def client_info(instance: Any) -> tuple[str, str | None, int | None]:
     if port is None or (scheme == "https" and port == 443) or (scheme == "http" and port == 80):
         port = None
     return provider, host, port
-
-
-def raw_mode(kwargs: dict[str, Any]) -> str | None:
-    """``"true"`` (with_raw_response), ``"stream"`` (with_streaming_response) or ``None``."""
-    headers = kwargs.get("extra_headers")
-    if not headers:
-        return None
-    value = headers.get(RAW_RESPONSE_HEADER)
-    return value if isinstance(value, str) else None
 
 
 def extra_body_value(kwargs: dict[str, Any], name: str) -> Any:
@@ -89,70 +73,3 @@ def details(obj: Any, name: str, field: str) -> int | None:
     return value if isinstance(value, int) else None
 
 
-_RAW_RESPONSE_TYPES = frozenset({"LegacyAPIResponse", "APIResponse", "AsyncAPIResponse"})
-
-
-def is_raw_response(result: Any) -> bool:
-    """A ``with_raw_response`` or ``with_streaming_response`` result rather than parsed data.
-
-    By class name: ``hasattr`` on a pydantic response would go through its slow failing ``__getattr__``.
-    """
-    return type(result).__name__ in _RAW_RESPONSE_TYPES
-
-
-def unwrap_raw(inference: Inference, result: Any, finish: Any) -> Any:
-    """Handle ``with_raw_response`` / ``with_streaming_response`` results.
-
-    ``LegacyAPIResponse`` (raw): its body is already read, so parsing it here costs the user
-    nothing (the SDK caches the parsed object for the user's own ``parse()``). A parsed stream is
-    replaced in that cache by our proxy, so the user iterates through it.
-    ``APIResponse`` (streaming): its body is read only when the user asks, so the span ends when
-    the user calls ``parse()`` (with the parsed result), or when the response is garbage collected.
-    """
-    cls = type(result).__name__
-    if cls == "LegacyAPIResponse":
-        parsed = result.parse()
-        replaced = finish(inference, parsed)
-        if replaced is not parsed:
-            try:
-                result._parsed_by_type[result._cast_to] = replaced
-            except Exception as exc:  # the SDK changed its cache: the stream stays untraced
-                report("openai.raw_response_cache", exc)
-        return result
-    _defer_to_parse(inference, result, finish)
-    return result
-
-
-def _defer_to_parse(inference: Inference, response: Any, finish: Any) -> None:
-    original = response.parse
-    is_async = type(response).__name__.startswith("Async")
-
-    def _finish(parsed: Any) -> Any:
-        if inference.done:
-            return parsed
-        try:
-            replaced = finish(inference, parsed)
-        except Exception as exc:
-            report("openai.streaming_response", exc)
-            inference.end()
-            return parsed
-        if replaced is not parsed:
-            try:
-                response._parsed_by_type[response._cast_to] = replaced
-            except Exception as exc:
-                report("openai.raw_response_cache", exc)
-        return replaced
-
-    if is_async:
-        async def parse_async(*args: Any, **kwargs: Any) -> Any:
-            parsed = await original(*args, **kwargs)
-            return parsed if args or kwargs else _finish(parsed)
-
-        response.parse = parse_async
-    else:
-        def parse(*args: Any, **kwargs: Any) -> Any:
-            parsed = original(*args, **kwargs)
-            return parsed if args or kwargs else _finish(parsed)
-
-        response.parse = parse
-    weakref.finalize(response, inference.end)

@@ -1,0 +1,132 @@
+"""Anthropic instrumentation: messages (create, parse, stream), beta messages, count_tokens.
+
+The anthropic SDK 2.x traces its own calls when a tracer provider exists. For the calls we
+trace, its span is skipped (the SDK's own "no span" path) and ours is the one inference span,
+with our cost, metrics, content handling and redaction, whether the application left native
+tracing on, turned it off, or configured it. The trace context still goes out on the request
+whenever the SDK would have sent its own. Calls we do not trace (files, batches, models, ...)
+keep their native spans.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
+
+from .._core._base import ObservatoryInstrumentor
+from .._core._guard import report
+from .._core._stream import _Base as _StreamProxy
+from .._core._suppression import ACTIVE_KEY
+from .._core._wrap import async_wrapper, sync_wrapper
+from ._handlers import LEGACY_HELPERS, CountTokensHandler, MessagesHandler, adopt_handover, traced_stream_request
+
+_RESOURCES = (
+    ("anthropic.resources.messages", "Messages", False, False),
+    ("anthropic.resources.messages", "AsyncMessages", True, False),
+    ("anthropic.resources.beta.messages", "Messages", False, True),
+    ("anthropic.resources.beta.messages", "AsyncMessages", True, True),
+)
+
+
+def _class(module: str, name: str) -> Any:
+    try:
+        return getattr(importlib.import_module(module), name, None)
+    except ImportError:
+        return None
+
+
+def _no_native_span_inside_ours(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if otel_context.get_value(ACTIVE_KEY):
+        return None  # the SDK then runs the call without its own span (and without its own overhead)
+    return wrapped(*args, **kwargs)
+
+
+def _propagate_like_the_sdk(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Put our span's trace context on the request wherever the SDK would have put its own span's."""
+    request = wrapped(*args, **kwargs)
+    try:
+        if otel_context.get_value(ACTIVE_KEY):
+            options = getattr(instance, "_open_telemetry", None)
+            if isinstance(options, dict) and options.get("propagation", True) \
+                    and getattr(instance, "_tracer", None) is not None:
+                propagate.inject(request.headers)
+    except Exception as exc:
+        report("anthropic.propagation", exc)
+    return request
+
+
+def _end_helper(helper: Any) -> None:
+    try:
+        raw = getattr(helper, "_raw_stream", None)
+        if isinstance(raw, _StreamProxy):
+            raw._self_finish()
+    except Exception as exc:
+        report("anthropic.stream_helper.close", exc)
+
+
+def _adopt(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    wrapped(*args, **kwargs)
+    try:
+        adopt_handover(instance)
+    except Exception as exc:
+        report("anthropic.stream_helper.adopt", exc)
+
+
+def _helper_close(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """anthropic 0.x closes the HTTP response behind the inner stream's back: end the span too."""
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        _end_helper(instance)
+
+
+async def _helper_aclose(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        _end_helper(instance)
+
+
+class AnthropicInstrumentor(ObservatoryInstrumentor):
+    instruments = ("anthropic >= 0.40.0",)
+
+    def _patch_all(self) -> None:
+        for module, cls_name, is_async, beta in _RESOURCES:
+            cls = _class(module, cls_name)
+            if cls is None:
+                continue
+            make = async_wrapper if is_async else sync_wrapper
+            messages = MessagesHandler(is_async, beta)
+            for method in ("create", "parse"):
+                self.wrap(cls, method, make(messages, self.telemetry))
+            self.wrap(cls, "count_tokens", make(CountTokensHandler(is_async), self.telemetry))
+            self.wrap(cls, "stream", self._stream_wrapper(messages))
+        if LEGACY_HELPERS:
+            for cls_name, is_async in (("MessageStream", False), ("AsyncMessageStream", True)):
+                helper = _class("anthropic.lib.streaming._messages", cls_name)
+                if helper is not None:
+                    self.wrap(helper, "__init__", _adopt)
+                    self.wrap(helper, "close", _helper_aclose if is_async else _helper_close)
+        base_client = _class("anthropic", "_base_client")
+        if base_client is not None and hasattr(base_client, "start_api_call_span"):  # 2.x: native tracing
+            self.wrap(base_client, "start_api_call_span", _no_native_span_inside_ours)
+            self.wrap(base_client.BaseClient, "_build_request", _propagate_like_the_sdk)
+
+    def _stream_wrapper(self, handler: MessagesHandler) -> Any:
+        telemetry = self.telemetry
+
+        def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            manager = wrapped(*args, **kwargs)
+            try:
+                traced_stream_request(handler, telemetry, manager, instance, dict(kwargs))
+            except Exception as exc:
+                report("anthropic.stream_helper", exc)
+            return manager
+
+        return wrapper
+
+
+__all__ = ["AnthropicInstrumentor"]

@@ -1,0 +1,332 @@
+"""``messages.create`` / ``parse`` / ``stream()`` (``chat``) and ``messages.count_tokens``."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import threading
+import weakref
+from typing import Any
+
+from ... import semconv as sc
+from ...pricing import tokens
+from .._core._guard import report
+from .._core._inference import Inference
+from .._core._messages import message, text_part, tool_call_part
+from .._core._sdk import given, is_raw_response, unwrap_raw
+from .._core._stream import AsyncStreamProxy, SyncStreamProxy
+from .._core._telemetry import Telemetry
+from . import _content as content
+
+
+def client_info(instance: Any) -> tuple[str, str | None, int | None]:
+    """``(provider, server.address, server.port)`` of a resource instance (Bedrock, Vertex, direct)."""
+    client = getattr(instance, "_client", None)
+    name = type(client).__name__
+    provider = sc.Provider.ANTHROPIC
+    if "Bedrock" in name:
+        provider = sc.Provider.AWS_BEDROCK
+    elif "Vertex" in name:
+        provider = sc.Provider.GCP_VERTEX_AI
+    url = getattr(client, "base_url", None)
+    host = getattr(url, "host", None)
+    port = getattr(url, "port", None)
+    scheme = getattr(url, "scheme", "https")
+    if port is None or (scheme == "https" and port == 443) or (scheme == "http" and port == 80):
+        port = None
+    return provider, host or None, port
+
+
+def _param(kwargs: dict[str, Any], name: str) -> Any:
+    """A request parameter, also when sent through ``extra_body`` (SDKs that dropped it as an argument)."""
+    value = kwargs.get(name)
+    if given(value):
+        return value
+    body = kwargs.get("extra_body")
+    return body.get(name) if isinstance(body, dict) else None
+
+
+def set_usage(inference: Inference, usage: Any) -> None:
+    """Anthropic's ``input_tokens`` excludes the cache: the total input adds reads and writes."""
+    if usage is None:
+        return
+    uncached = getattr(usage, "input_tokens", None)
+    read = getattr(usage, "cache_read_input_tokens", None)
+    write = getattr(usage, "cache_creation_input_tokens", None)
+    if isinstance(uncached, int):
+        inference.input_tokens = uncached + (read or 0) + (write or 0)
+        inference.cache_read_tokens = read if isinstance(read, int) else None
+        inference.cache_write_tokens = write if isinstance(write, int) else None
+    output = getattr(usage, "output_tokens", None)
+    if isinstance(output, int):
+        inference.output_tokens = output
+
+
+def set_stop_reason(inference: Inference, reason: Any) -> None:
+    if isinstance(reason, str):
+        inference.finish_reasons = [content.FINISH_REASONS.get(reason, reason)]
+        inference.attributes[sc.LLM_RESPONSE_RAW_FINISH_REASONS] = [reason]
+
+
+def record_message(inference: Inference, msg: Any) -> None:
+    inference.response_id = getattr(msg, "id", None)
+    inference.response_model = getattr(msg, "model", None)
+    reason = getattr(msg, "stop_reason", None)
+    set_stop_reason(inference, reason)
+    set_usage(inference, getattr(msg, "usage", None))
+    if inference.tel.capture_content:
+        final = content.OUTPUT_FINISH_REASONS.get(reason, reason) if isinstance(reason, str) else "error"
+        inference.output_messages = [message("assistant", content.parts(getattr(msg, "content", None)),
+                                             finish_reason=final)]
+
+
+class MessagesHandler:
+    """``messages.create`` and ``parse`` (and the request of the ``stream()`` helper)."""
+
+    def __init__(self, is_async: bool, beta: bool = False) -> None:
+        self.is_async = is_async
+        self.site = "anthropic.beta.messages" if beta else "anthropic.messages"
+
+    def start(self, tel: Telemetry, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Inference:
+        provider, address, port = client_info(instance)
+        model = kwargs.get("model")
+        attrs: dict[str, Any] = {}
+        for key, attr in (("temperature", sc.GEN_AI_REQUEST_TEMPERATURE), ("top_p", sc.GEN_AI_REQUEST_TOP_P)):
+            value = _param(kwargs, key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                attrs[attr] = float(value)
+        for key, attr in (("max_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS), ("top_k", sc.GEN_AI_REQUEST_TOP_K)):
+            value = _param(kwargs, key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                attrs[attr] = value
+        stop = kwargs.get("stop_sequences")
+        if given(stop):
+            attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
+        output_config = kwargs.get("output_config")
+        effort = content.field(output_config, "effort") if given(output_config) else None
+        if isinstance(effort, str):
+            attrs[sc.GEN_AI_REQUEST_REASONING_LEVEL] = effort
+        if given(kwargs.get("output_format")) or (given(output_config) and content.field(output_config, "format")):
+            attrs[sc.GEN_AI_OUTPUT_TYPE] = "json"
+        stream = kwargs.get("stream") is True
+        inference = Inference(tel, sc.Operation.CHAT, provider, model if isinstance(model, str) else None,
+                              server_address=address, server_port=port, attributes=attrs, stream=stream)
+        tools = kwargs.get("tools")
+        if given(tools) and tools:
+            inference.tool_definitions = content.tool_definitions(tools, tel.capture_content)
+        messages = kwargs.get("messages")
+        system = kwargs.get("system")
+        if tel.capture_content:
+            if given(messages):
+                inference.input_messages = content.input_messages(messages)
+            if given(system):
+                inference.system_instructions = content.system_parts(system)
+        if stream and given(messages):
+            texts = [content.texts(content.field(m, "content")) for m in messages]
+            if given(system):
+                texts.append(content.texts(system))
+            inference.estimate = lambda: (tokens.count_messages(texts, provider, model), None)
+        return inference
+
+    def finish(self, inference: Inference, result: Any) -> Any:
+        if is_raw_response(result):
+            return unwrap_raw(inference, result, self._finish_parsed)
+        return self._finish_parsed(inference, result)
+
+    def _finish_parsed(self, inference: Inference, result: Any) -> Any:
+        if type(result).__name__ in ("Stream", "AsyncStream"):
+            proxy = AsyncStreamProxy if self.is_async else SyncStreamProxy
+            return proxy(result, inference, MessageEvents(inference))
+        record_message(inference, result)
+        inference.end()
+        return result
+
+
+class MessageEvents:
+    """Accumulates a message stream: ``message_start`` usage, then the cumulative ``message_delta`` usage."""
+
+    __slots__ = ("blocks", "inference", "keep_text", "reason")
+
+    def __init__(self, inference: Inference) -> None:
+        self.inference = inference
+        self.keep_text = inference.tel.capture_content or inference.estimate is not None
+        self.blocks: dict[int, list[Any]] = {}  # index -> [type, id, name, texts]
+        self.reason: str | None = None
+
+    def chunk(self, event: Any) -> None:
+        kind = event.type
+        if kind == "content_block_delta":
+            if self.keep_text:
+                delta = event.delta
+                block = self.blocks.get(event.index)
+                if block is not None:
+                    piece = getattr(delta, "text", None) or getattr(delta, "partial_json", None) \
+                        or getattr(delta, "thinking", None)
+                    if piece:
+                        block[3].append(piece)
+        elif kind == "message_start":
+            msg = event.message
+            inference = self.inference
+            inference.response_id = getattr(msg, "id", None)
+            inference.response_model = getattr(msg, "model", None)
+            set_usage(inference, getattr(msg, "usage", None))
+            inference.output_tokens = None  # message_start's output count is provisional
+        elif kind == "content_block_start":
+            block = event.content_block
+            self.blocks[event.index] = [block.type, getattr(block, "id", None), getattr(block, "name", None), []]
+        elif kind == "message_delta":
+            self.reason = getattr(event.delta, "stop_reason", None) or self.reason
+            usage = getattr(event, "usage", None)
+            if usage is not None:
+                output = getattr(usage, "output_tokens", None)
+                if isinstance(output, int):
+                    self.inference.output_tokens = output
+                if isinstance(getattr(usage, "input_tokens", None), int):
+                    set_usage(self.inference, usage)
+
+    def finish(self) -> None:
+        inference = self.inference
+        if self.reason is not None:
+            set_stop_reason(inference, self.reason)
+        else:
+            inference.finish_reasons = [None]
+        if inference.output_tokens is None and inference.estimate is not None:
+            streamed = "".join("".join(b[3]) for b in self.blocks.values())
+            estimate_input = inference.estimate
+            inference.estimate = lambda: (estimate_input()[0], math.ceil(len(streamed) / tokens.CHARS_PER_TOKEN))
+        if inference.tel.capture_content:
+            parts: list[dict[str, Any]] = []
+            for kind, block_id, name, pieces in self.blocks.values():
+                joined = "".join(pieces)
+                if kind == "text":
+                    parts.append(text_part(joined))
+                elif kind == "thinking":
+                    parts.append({"type": "reasoning", "content": joined})
+                elif kind in ("tool_use", "server_tool_use"):
+                    parts.append(tool_call_part(block_id, name or "", joined))
+            final = content.OUTPUT_FINISH_REASONS.get(self.reason, self.reason) if self.reason else "error"
+            inference.output_messages = [message("assistant", parts, finish_reason=final)]
+
+
+class CountTokensHandler:
+    """``messages.count_tokens``: a span of its own (``count_tokens {model}``), never counted as spend."""
+
+    def __init__(self, is_async: bool) -> None:
+        self.is_async = is_async
+        self.site = "anthropic.count_tokens"
+
+    def start(self, tel: Telemetry, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Inference:
+        provider, address, port = client_info(instance)
+        model = kwargs.get("model")
+        inference = Inference(tel, "count_tokens", provider, model if isinstance(model, str) else None,
+                              server_address=address, server_port=port)
+        return inference
+
+    def finish(self, inference: Inference, result: Any) -> Any:
+        counted = getattr(result, "input_tokens", None)
+        if isinstance(counted, int):
+            inference.attributes[sc.LLM_COUNTED_INPUT_TOKENS] = counted
+        inference.end()
+        return result
+
+
+def _legacy_helpers() -> bool:
+    """anthropic 0.x helpers build their ``MessageStream`` from a response rather than from a stream."""
+    try:
+        from anthropic.lib.streaming._messages import MessageStream
+    except ImportError:
+        return False
+    return "response" in inspect.signature(MessageStream.__init__).parameters
+
+
+LEGACY_HELPERS = _legacy_helpers()
+
+#: anthropic 0.x: an inference started by a helper's request, waiting for the helper to build its
+#: ``MessageStream`` (which it does at once, in the same thread, from the request's response).
+_handover = threading.local()
+
+
+def _traced(raw: Any, proxy: Any, inference: Inference) -> Any:
+    """The helper's stream, traced.
+
+    anthropic 2.x reads the stream it is handed: it gets our proxy. 0.x builds a new
+    ``MessageStream`` from the response instead, so the inference is handed over to that object
+    (see :func:`adopt_handover`); if it is never built, the inference ends when the stream is collected.
+    """
+    if not LEGACY_HELPERS:
+        return proxy(raw, inference, MessageEvents(inference))
+    # if the helper never builds its stream, end the inference when this one is collected
+    fallback = weakref.finalize(raw, inference.end, None, cut=True)
+    _handover.pending = (inference, proxy, fallback)
+    return raw
+
+
+def adopt_handover(message_stream: Any) -> None:
+    """anthropic 0.x: give a just-built helper stream the inference its request started."""
+    pending = getattr(_handover, "pending", None)
+    if pending is None:
+        return
+    _handover.pending = None
+    inference, proxy, fallback = pending
+    fallback.detach()
+    message_stream._raw_stream = proxy(message_stream._raw_stream, inference, MessageEvents(inference))
+
+
+def traced_stream_request(handler: MessagesHandler, telemetry: Any, manager: Any, resource: Any,
+                          kwargs: dict[str, Any]) -> None:
+    """Make the ``stream()`` helper's pending request traced: replace the manager's request callable.
+
+    The helper sends its request only at ``with`` entry, through a callable (sync) or an un-awaited
+    coroutine (async) that the manager keeps in a private attribute. It is replaced by one that
+    starts our inference at that moment and returns our stream proxy to the helper.
+    """
+    from .._core._suppression import is_suppressed
+
+    name = next((n for n in vars(manager) if n.endswith("__api_request")), None)
+    if name is None:
+        report("anthropic.stream_helper", AttributeError("the stream helper's request was not found"))
+        return
+    original = vars(manager)[name]
+
+    def start() -> Inference | None:
+        if is_suppressed():
+            return None
+        try:
+            return handler.start(telemetry(), resource, (), {**kwargs, "stream": True})
+        except Exception as exc:
+            report("anthropic.stream_helper.start", exc)
+            return None
+
+    if handler.is_async:
+        async def request_async() -> Any:
+            inference = start()
+            if inference is None:
+                return await original
+            token = inference.activate()
+            try:
+                raw = await original
+            except BaseException as exc:
+                inference.deactivate(token)
+                inference.end(exc)
+                raise
+            inference.deactivate(token)
+            return _traced(raw, AsyncStreamProxy, inference)
+
+        setattr(manager, name, request_async())
+    else:
+        def request() -> Any:
+            inference = start()
+            if inference is None:
+                return original()
+            token = inference.activate()
+            try:
+                raw = original()
+            except BaseException as exc:
+                inference.deactivate(token)
+                inference.end(exc)
+                raise
+            inference.deactivate(token)
+            return _traced(raw, SyncStreamProxy, inference)
+
+        setattr(manager, name, request)
+

@@ -1,0 +1,128 @@
+"""A fake Anthropic API for tests: an httpx transport handler answering in the real wire shapes.
+
+Messages (plain and streamed as ``message_start`` / ``content_block_*`` / ``message_delta`` /
+``message_stop`` events), tool use, thinking, prompt-cache usage, ``count_tokens``, and error bodies.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import anthropic._base_client as _base_client
+
+httpx: Any = getattr(_base_client, "httpx2", None) or _base_client.httpx
+
+
+@dataclass
+class FakeAnthropic:
+    answer: str = "Hello! How can I help?"
+    model: str = "claude-sonnet-4-20250514"
+    tool_use: tuple[str, str, dict[str, Any]] | None = None  # (id, name, input)
+    thinking: str | None = None
+    input_tokens: int = 13
+    cache_read: int = 0
+    cache_write: int = 0
+    fail_status: int | None = None
+    cut_after_events: int | None = None
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def words(self) -> list[str]:
+        words = self.answer.split(" ")
+        return [w if i == 0 else " " + w for i, w in enumerate(words)]
+
+    def transport(self) -> Any:
+        return httpx.MockTransport(self.handle)
+
+    def handle(self, request: Any) -> Any:
+        body = json.loads(request.content) if request.content else {}
+        self.requests.append({"path": request.url.path, "body": body, "headers": dict(request.headers)})
+        if self.fail_status is not None:
+            kinds = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+                     429: "rate_limit_error", 500: "api_error", 529: "overloaded_error"}
+            return httpx.Response(self.fail_status, json={"type": "error", "error": {
+                "type": kinds.get(self.fail_status, "api_error"), "message": f"error {self.fail_status}"}})
+        if request.url.path.endswith("/count_tokens"):
+            return httpx.Response(200, json={"input_tokens": self.input_tokens})
+        if body.get("stream"):
+            return self._sse(self._events())
+        return httpx.Response(200, json=self._message(), headers={"request-id": "req_011"})
+
+    def _usage(self, output: int) -> dict[str, Any]:
+        return {"input_tokens": self.input_tokens, "cache_creation_input_tokens": self.cache_write,
+                "cache_read_input_tokens": self.cache_read, "output_tokens": output, "service_tier": "standard"}
+
+    def _content(self) -> list[dict[str, Any]]:
+        blocks: list[dict[str, Any]] = []
+        if self.thinking:
+            blocks.append({"type": "thinking", "thinking": self.thinking, "signature": "sig"})
+        if self.tool_use:
+            blocks.append({"type": "tool_use", "id": self.tool_use[0], "name": self.tool_use[1],
+                           "input": self.tool_use[2]})
+        else:
+            blocks.append({"type": "text", "text": self.answer})
+        return blocks
+
+    def _message(self) -> dict[str, Any]:
+        return {"id": "msg_014hJgXY5GTiK7vmiVS5B48p", "type": "message", "role": "assistant", "model": self.model,
+                "content": self._content(), "stop_reason": "tool_use" if self.tool_use else "end_turn",
+                "stop_sequence": None, "usage": self._usage(len(self.words))}
+
+    def _events(self) -> list[dict[str, Any]]:
+        start = {**self._message(), "content": [], "stop_reason": None, "usage": self._usage(2)}
+        events: list[dict[str, Any]] = [{"type": "message_start", "message": start}]
+        index = 0
+        if self.thinking:
+            events += [{"type": "content_block_start", "index": index,
+                        "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
+                       {"type": "content_block_delta", "index": index,
+                        "delta": {"type": "thinking_delta", "thinking": self.thinking}},
+                       {"type": "content_block_stop", "index": index}]
+            index += 1
+        if self.tool_use:
+            call_id, name, args = self.tool_use
+            text = json.dumps(args)
+            events += [{"type": "content_block_start", "index": index,
+                        "content_block": {"type": "tool_use", "id": call_id, "name": name, "input": {}}},
+                       {"type": "content_block_delta", "index": index,
+                        "delta": {"type": "input_json_delta", "partial_json": text[: len(text) // 2]}},
+                       {"type": "content_block_delta", "index": index,
+                        "delta": {"type": "input_json_delta", "partial_json": text[len(text) // 2:]}},
+                       {"type": "content_block_stop", "index": index}]
+        else:
+            events.append({"type": "content_block_start", "index": index,
+                           "content_block": {"type": "text", "text": ""}})
+            events.append({"type": "ping"})
+            events += [{"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": w}}
+                       for w in self.words]
+            events.append({"type": "content_block_stop", "index": index})
+        events.append({"type": "message_delta",
+                       "delta": {"stop_reason": "tool_use" if self.tool_use else "end_turn", "stop_sequence": None},
+                       "usage": {"output_tokens": len(self.words)}})
+        events.append({"type": "message_stop"})
+        return events
+
+    def _sse(self, events: list[dict[str, Any]]) -> Any:
+        cut = self.cut_after_events
+
+        def chunks() -> Any:
+            for i, event in enumerate(events):
+                if cut is not None and i >= cut:
+                    raise httpx.ReadError("connection reset by peer")
+                yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=_ByteStream(chunks()))
+
+
+class _ByteStream(httpx.SyncByteStream, httpx.AsyncByteStream):  # type: ignore[misc]
+    def __init__(self, chunks: Any) -> None:
+        self._chunks = chunks
+
+    def __iter__(self) -> Any:
+        yield from self._chunks
+
+    async def __aiter__(self) -> Any:
+        for chunk in self._chunks:
+            yield chunk

@@ -1,0 +1,190 @@
+"""Anthropic streams (raw and the stream() helper) end once on every exit; native SDK tracing is
+coordinated with: exactly one inference span per call, whether native tracing is on, off or default."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import anthropic
+import pytest
+from opentelemetry import trace
+
+from llm_observatory.testing import Capture, capture
+
+from .conftest import MESSAGES, make_client
+from .fake_anthropic import FakeAnthropic, httpx
+
+MODEL = "claude-sonnet-4-20250514"
+CUT_ERRORS = (anthropic.APIConnectionError, httpx.ReadError)
+#: anthropic 0.x's AsyncStream metaclass answers isinstance() False for anything but the exact type,
+#: so no proxy can pass it there (a documented limit for those releases; 1.x and later are fine).
+ASYNC_ISINSTANCE_QUIRK = type(anthropic.AsyncStream).__name__ == "_AsyncStreamMeta"
+
+
+def one(cap: Capture) -> Any:
+    spans = [s for s in cap.spans() if s.name.startswith("chat")]
+    assert len(spans) == 1, [s.name for s in cap.spans()]
+    return spans[0]
+
+
+def create(client: Any) -> Any:
+    return client.messages.create(model=MODEL, max_tokens=50, messages=MESSAGES, stream=True)
+
+
+def test_stream_consumed_usage_from_start_and_delta(fake: FakeAnthropic) -> None:
+    fake.cache_read = 7
+    with capture() as cap:
+        for _event in create(make_client(fake)):
+            assert trace.get_current_span() is trace.INVALID_SPAN
+    a = one(cap).attributes
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"], a["gen_ai.usage.cache_read.input_tokens"]) \
+        == (13 + 7, 5, 7)
+    assert a["gen_ai.response.finish_reasons"] == ("stop",)
+    assert a["gen_ai.response.time_to_first_chunk"] > 0
+    assert "llm.usage.estimated" not in a
+
+
+def test_break_then_close_and_gc(client: Any) -> None:
+    with capture() as cap:
+        stream = create(client)
+        next(iter(stream))
+        stream.close()
+        stream2 = create(client)
+        next(iter(stream2))
+        del stream2
+        gc.collect()
+    first, second = cap.spans()
+    for span in (first, second):
+        assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)
+        assert span.attributes["gen_ai.usage.input_tokens"] == 13  # message_start arrived
+        assert span.attributes["llm.usage.estimated"] is True  # the output count did not
+
+
+def test_user_exception_and_early_with_exit(client: Any) -> None:
+    with capture() as cap:
+        with pytest.raises(KeyError), create(client) as stream:
+            for _ in stream:
+                raise KeyError("boom")
+        with create(client) as stream:
+            next(iter(stream))
+    failed, early = cap.spans()
+    assert failed.attributes["error.type"] == "KeyError"
+    assert early.status.status_code.name == "UNSET"
+    assert early.attributes["gen_ai.response.finish_reasons"] == ("error",)
+
+
+def test_transport_error_mid_stream(fake: FakeAnthropic) -> None:
+    fake.cut_after_events = 4
+    with capture() as cap, pytest.raises(CUT_ERRORS):
+        list(create(make_client(fake)))
+    span = one(cap)
+    assert span.status.status_code.name == "ERROR"
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)
+
+
+def test_helper_text_stream_and_final_message(client: Any) -> None:
+    with capture(capture_content=True) as cap, \
+            client.messages.stream(model=MODEL, max_tokens=50, messages=MESSAGES) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text == "Hello! How can I help?" == final.content[0].text
+    a = one(cap).attributes
+    assert a["gen_ai.request.stream"] is True
+    assert a["gen_ai.response.finish_reasons"] == ("stop",)
+    assert '"content":"Hello! How can I help?"' in a["gen_ai.output.messages"]
+
+
+def test_helper_until_done_and_early_exit(client: Any) -> None:
+    with capture() as cap:
+        with client.messages.stream(model=MODEL, max_tokens=50, messages=MESSAGES) as stream:
+            stream.until_done()
+        with client.messages.stream(model=MODEL, max_tokens=50, messages=MESSAGES) as stream:
+            for event in stream:
+                if event.type == "content_block_delta":
+                    break
+        assert [s.attributes["gen_ai.response.finish_reasons"] for s in cap.spans()] == [("stop",), ("error",)]
+
+
+def test_helper_tool_use_stream(fake: FakeAnthropic) -> None:
+    fake.tool_use = ("toolu_9", "lookup", {"q": "x"})
+    with capture(capture_content=True) as cap, \
+            make_client(fake).messages.stream(model=MODEL, max_tokens=50, messages=MESSAGES) as stream:
+        final = stream.get_final_message()
+    assert final.content[0].input == {"q": "x"}
+    a = one(cap).attributes
+    assert a["gen_ai.response.finish_reasons"] == ("tool_calls",)
+    assert '"arguments":{"q":"x"}' in a["gen_ai.output.messages"]
+
+
+def test_helper_never_entered_makes_no_span(client: Any) -> None:
+    with capture() as cap:
+        client.messages.stream(model=MODEL, max_tokens=50, messages=MESSAGES)
+    assert cap.spans() == []
+
+
+async def test_async_streams_and_helper(aclient: Any) -> None:
+    with capture() as cap:
+        stream = await aclient.messages.create(model=MODEL, max_tokens=50, messages=MESSAGES, stream=True)
+        if not ASYNC_ISINSTANCE_QUIRK:
+            assert isinstance(stream, anthropic.AsyncStream)
+        async for _ in stream:
+            pass
+        async with aclient.messages.stream(model=MODEL, max_tokens=50, messages=MESSAGES) as helper:
+            text = "".join([t async for t in helper.text_stream])
+        async with aclient.messages.stream(model=MODEL, max_tokens=50, messages=MESSAGES) as helper:
+            async for _ in helper:
+                break
+    assert text == "Hello! How can I help?"
+    assert [s.attributes["gen_ai.response.finish_reasons"] for s in cap.spans()] == [("stop",), ("stop",), ("error",)]
+
+
+# --- native SDK tracing ---------------------------------------------------------------------------
+NATIVE_SCOPE = "com.anthropic.sdk.python"
+needs_native = pytest.mark.skipif(not hasattr(anthropic._base_client, "start_api_call_span"),
+                                  reason="this anthropic release has no native tracing")
+
+
+@needs_native
+@pytest.mark.parametrize("mode", ["default", "on-with-content", "off"])
+def test_one_inference_span_whatever_native_tracing_says(fake: FakeAnthropic, mode: str) -> None:
+    with capture() as cap:
+        options: dict[str, Any] = {
+            "default": {"tracer_provider": cap.tracer_provider},
+            "on-with-content": {"tracer_provider": cap.tracer_provider,
+                                "traces": {"enabled": True, "content_mode": "content"}},
+            "off": {"tracer_provider": cap.tracer_provider, "traces": False},
+        }[mode]
+        client = make_client(fake, open_telemetry=options)
+        client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
+        list(client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES, stream=True))
+        with client.messages.stream(model=MODEL, max_tokens=10, messages=MESSAGES) as stream:
+            stream.until_done()
+        client.messages.count_tokens(model=MODEL, messages=MESSAGES)
+    spans = cap.spans()
+    assert [s.instrumentation_scope.name for s in spans] == ["llm_observatory"] * 4
+    assert [s.name for s in spans] == [f"chat {MODEL}"] * 3 + [f"count_tokens {MODEL}"]
+    assert all(s.attributes["llm.cost.priced"] is True for s in spans[:3])
+    assert sum(p["count"] for p in cap.metrics()["gen_ai.client.operation.duration"]) == 4
+    # The SDK sends its span's trace context unless its tracing is off; ours takes its place.
+    for span, request in zip(spans, fake.requests, strict=True):
+        header = request["headers"].get("traceparent")
+        if mode == "off":
+            assert header is None
+        else:
+            assert header == f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-01"
+
+
+@needs_native
+def test_calls_we_do_not_trace_keep_their_native_span(fake: FakeAnthropic) -> None:
+    def handle(request: Any) -> Any:
+        if request.url.path.endswith("/models"):
+            return httpx.Response(200, json={"data": [], "has_more": False, "first_id": None, "last_id": None})
+        return fake.handle(request)
+
+    with capture() as cap:
+        client = anthropic.Anthropic(api_key="k", max_retries=0, open_telemetry={"tracer_provider": cap.tracer_provider},
+                                     http_client=httpx.Client(transport=httpx.MockTransport(handle)))
+        client.models.list()
+        client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
+    assert [s.instrumentation_scope.name for s in cap.spans()] == [NATIVE_SCOPE, "llm_observatory"]
