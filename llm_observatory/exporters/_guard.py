@@ -126,12 +126,16 @@ def _run(health: _Health, items: int, exporter: _Lazy, *args: Any) -> bool:
 
 
 class _Lazy:
-    """Builds the wrapped exporter once, on first use."""
+    """What the guarded exporters share: the wrapped exporter, built once on first use; its health;
+    and a shutdown that happens once and says nothing."""
 
-    def __init__(self, factory: Callable[[], Any]) -> None:
+    def __init__(self, factory: Callable[[], Any], signal: str, endpoint: str) -> None:
+        _install_filter()
         self._factory = factory
         self._inner: Any = None
         self._lock = threading.Lock()
+        self._health = _Health(signal, endpoint)
+        _guarded.add(self)
 
     @property
     def inner(self) -> Any:
@@ -145,91 +149,68 @@ class _Lazy:
     def built(self) -> bool:
         return self._inner is not None
 
+    def _close(self, **kwargs: Any) -> None:
+        if self._health.closed:
+            return
+        self._health.closed = True
+        if not self.built:
+            return
+        _state.exporting = True
+        try:
+            self.inner.shutdown(**kwargs)
+        finally:
+            _state.exporting = False
+
+    def _flush(self, timeout_millis: float) -> bool:
+        return bool(self.inner.force_flush(timeout_millis)) if self.built else True
+
 
 class GuardedSpanExporter(SpanExporter, _Lazy):
     def __init__(self, factory: Callable[[], SpanExporter], endpoint: str) -> None:
-        _install_filter()
-        _Lazy.__init__(self, factory)
-        self._health = _Health("spans", endpoint)
-        _guarded.add(self)
+        _Lazy.__init__(self, factory, "spans", endpoint)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         ok = _run(self._health, len(spans), self, spans)
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
-        if self._health.closed:
-            return
-        self._health.closed = True
-        if not self.built:
-            return
-        _state.exporting = True
-        try:
-            self.inner.shutdown()  # type: ignore[no-untyped-call]
-        finally:
-            _state.exporting = False
+        self._close()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self.inner.force_flush(timeout_millis) if self.built else True
+        return self._flush(timeout_millis)
 
 
 class GuardedMetricExporter(MetricExporter, _Lazy):
     def __init__(self, factory: Callable[[], MetricExporter], endpoint: str) -> None:
         from opentelemetry.exporter.otlp.proto.common._internal.metrics_encoder import OTLPMetricExporterMixin
 
-        _install_filter()
         # The preferences the OTLP exporter would compute (they follow the OTEL_* variables).
         mixin = OTLPMetricExporterMixin()
-        super().__init__(
-            preferred_temporality=mixin._get_temporality({}),
-            preferred_aggregation=mixin._get_aggregation({}),
-        )
-        _Lazy.__init__(self, factory)
-        self._health = _Health("metrics", endpoint)
-        _guarded.add(self)
+        MetricExporter.__init__(self, preferred_temporality=mixin._get_temporality({}),
+                                preferred_aggregation=mixin._get_aggregation({}))
+        _Lazy.__init__(self, factory, "metrics", endpoint)
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         ok = _run(self._health, 1, self, metrics_data, timeout_millis)
         return MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return self.inner.force_flush(timeout_millis) if self.built else True
+        return self._flush(timeout_millis)
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        if self._health.closed:
-            return
-        self._health.closed = True
-        if not self.built:
-            return
-        _state.exporting = True
-        try:
-            self.inner.shutdown(timeout_millis=timeout_millis)
-        finally:
-            _state.exporting = False
+        self._close(timeout_millis=timeout_millis)
 
 
 class GuardedLogExporter(LogRecordExporter, _Lazy):
     def __init__(self, factory: Callable[[], LogRecordExporter], endpoint: str) -> None:
-        _install_filter()
-        _Lazy.__init__(self, factory)
-        self._health = _Health("logs", endpoint)
-        _guarded.add(self)
+        _Lazy.__init__(self, factory, "logs", endpoint)
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
         ok = _run(self._health, len(batch), self, batch)
         return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
 
     def shutdown(self) -> None:
-        if self._health.closed:
-            return
-        self._health.closed = True
-        if not self.built:
-            return
-        _state.exporting = True
-        try:
-            self.inner.shutdown()  # type: ignore[no-untyped-call]
-        finally:
-            _state.exporting = False
+        self._close()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self.inner.force_flush(timeout_millis) if self.built else True
+        return self._flush(timeout_millis)

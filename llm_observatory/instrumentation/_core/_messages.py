@@ -16,6 +16,13 @@ from typing import Any
 TRUNCATED = "…[truncated]"
 
 
+def field(obj: Any, name: str, default: Any = None) -> Any:
+    """``obj[name]`` for dicts (request parameters), ``obj.name`` for SDK objects."""
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
 def text_part(content: str) -> dict[str, Any]:
     return {"type": "text", "content": content}
 

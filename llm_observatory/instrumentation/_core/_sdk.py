@@ -8,6 +8,7 @@ from typing import Any, TypeGuard
 
 from ._guard import report
 from ._inference import Inference
+from ._stream import AsyncStreamProxy, ChunkHandler, SyncStreamProxy
 
 #: The header the SDK sets on ``with_raw_response`` ("true") and ``with_streaming_response`` ("stream") calls.
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
@@ -103,3 +104,36 @@ def _defer_to_parse(inference: Inference, response: Any, finish: Any) -> None:
 
         response.parse = parse
     weakref.finalize(response, inference.end)
+
+
+class SdkHandler:
+    """What every handler for these SDKs shares: raw responses, then a stream or a parsed result.
+
+    Subclasses set ``site`` and ``is_async``, implement ``start()`` and ``record()``, and, for calls
+    that can stream, ``accumulator()``. ``stream_types`` are the SDK's stream classes.
+    """
+
+    site: str
+    is_async: bool = False
+    stream_types: tuple[type, ...] = ()
+
+    def record(self, inference: Inference, result: Any) -> None:
+        """Fill the inference from a parsed (non-stream) result."""
+        raise NotImplementedError
+
+    def accumulator(self, inference: Inference) -> ChunkHandler:
+        """The chunk handler of a stream of this call."""
+        raise NotImplementedError
+
+    def finish(self, inference: Inference, result: Any) -> Any:
+        if is_raw_response(result):
+            return unwrap_raw(inference, result, self._finish_parsed)
+        return self._finish_parsed(inference, result)
+
+    def _finish_parsed(self, inference: Inference, result: Any) -> Any:
+        if self.stream_types and isinstance(result, self.stream_types):
+            proxy = AsyncStreamProxy if self.is_async else SyncStreamProxy
+            return proxy(result, inference, self.accumulator(inference))
+        self.record(inference, result)
+        inference.end()
+        return result

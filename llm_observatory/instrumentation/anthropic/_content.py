@@ -7,6 +7,7 @@ from typing import Any
 
 from .._core._messages import (
     blob_part,
+    field,
     message,
     reasoning_part,
     text_part,
@@ -14,12 +15,6 @@ from .._core._messages import (
     tool_call_response_part,
     uri_part,
 )
-
-
-def field(obj: Any, name: str, default: Any = None) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
 
 
 def _media(block: Any, modality: str) -> dict[str, Any]:

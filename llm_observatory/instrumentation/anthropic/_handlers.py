@@ -12,11 +12,17 @@ from ... import semconv as sc
 from ...pricing import tokens
 from .._core._guard import report
 from .._core._inference import Inference
-from .._core._messages import message, text_part, tool_call_part
-from .._core._sdk import given, is_raw_response, unwrap_raw
+from .._core._messages import field, message, text_part, tool_call_part
+from .._core._sdk import SdkHandler, given
 from .._core._stream import AsyncStreamProxy, SyncStreamProxy
 from .._core._telemetry import Telemetry
 from . import _content as content
+
+
+def _stream_types() -> tuple[type, ...]:
+    from anthropic import AsyncStream, Stream
+
+    return (Stream, AsyncStream)
 
 
 def client_info(instance: Any) -> tuple[str, str | None, int | None]:
@@ -80,8 +86,10 @@ def record_message(inference: Inference, msg: Any) -> None:
                                              finish_reason=final)]
 
 
-class MessagesHandler:
+class MessagesHandler(SdkHandler):
     """``messages.create`` and ``parse`` (and the request of the ``stream()`` helper)."""
+
+    stream_types = _stream_types()
 
     def __init__(self, is_async: bool, beta: bool = False) -> None:
         self.is_async = is_async
@@ -103,10 +111,10 @@ class MessagesHandler:
         if given(stop):
             attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
         output_config = kwargs.get("output_config")
-        effort = content.field(output_config, "effort") if given(output_config) else None
+        effort = field(output_config, "effort") if given(output_config) else None
         if isinstance(effort, str):
             attrs[sc.GEN_AI_REQUEST_REASONING_LEVEL] = effort
-        if given(kwargs.get("output_format")) or (given(output_config) and content.field(output_config, "format")):
+        if given(kwargs.get("output_format")) or (given(output_config) and field(output_config, "format")):
             attrs[sc.GEN_AI_OUTPUT_TYPE] = "json"
         stream = kwargs.get("stream") is True
         inference = Inference(tel, sc.Operation.CHAT, provider, model if isinstance(model, str) else None,
@@ -122,24 +130,17 @@ class MessagesHandler:
             if given(system):
                 inference.system_instructions = content.system_parts(system)
         if stream and given(messages):
-            texts = [content.texts(content.field(m, "content")) for m in messages]
+            texts = [content.texts(field(m, "content")) for m in messages]
             if given(system):
                 texts.append(content.texts(system))
             inference.estimate = lambda: (tokens.count_messages(texts, provider, model), None)
         return inference
 
-    def finish(self, inference: Inference, result: Any) -> Any:
-        if is_raw_response(result):
-            return unwrap_raw(inference, result, self._finish_parsed)
-        return self._finish_parsed(inference, result)
+    def accumulator(self, inference: Inference) -> MessageEvents:
+        return MessageEvents(inference)
 
-    def _finish_parsed(self, inference: Inference, result: Any) -> Any:
-        if type(result).__name__ in ("Stream", "AsyncStream"):
-            proxy = AsyncStreamProxy if self.is_async else SyncStreamProxy
-            return proxy(result, inference, MessageEvents(inference))
+    def record(self, inference: Inference, result: Any) -> None:
         record_message(inference, result)
-        inference.end()
-        return result
 
 
 class MessageEvents:
@@ -208,7 +209,7 @@ class MessageEvents:
             inference.output_messages = [message("assistant", parts, finish_reason=final)]
 
 
-class CountTokensHandler:
+class CountTokensHandler(SdkHandler):
     """``messages.count_tokens``: a span of its own (``count_tokens {model}``), never counted as spend."""
 
     def __init__(self, is_async: bool) -> None:
@@ -222,12 +223,10 @@ class CountTokensHandler:
                               server_address=address, server_port=port)
         return inference
 
-    def finish(self, inference: Inference, result: Any) -> Any:
+    def record(self, inference: Inference, result: Any) -> None:
         counted = getattr(result, "input_tokens", None)
         if isinstance(counted, int):
             inference.attributes[sc.LLM_COUNTED_INPUT_TOKENS] = counted
-        inference.end()
-        return result
 
 
 def _legacy_helpers() -> bool:

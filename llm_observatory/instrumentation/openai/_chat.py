@@ -9,8 +9,8 @@ from openai import AsyncStream, Stream
 from ... import semconv as sc
 from ...pricing import tokens
 from .._core._inference import Inference
-from .._core._messages import message, text_part, tool_call_part
-from .._core._stream import AsyncStreamProxy, SyncStreamProxy
+from .._core._messages import field, message, text_part, tool_call_part
+from .._core._sdk import SdkHandler
 from .._core._telemetry import Telemetry
 from . import _messages as msgs
 from ._common import (
@@ -18,10 +18,8 @@ from ._common import (
     common_request_attributes,
     details,
     given,
-    is_raw_response,
     raw_mode,
     response_refinements,
-    unwrap_raw,
 )
 
 #: ``Inference.state`` of a stream whose usage chunk was requested by us, not by the app.
@@ -33,7 +31,7 @@ def output_type(response_format: Any) -> str | None:
         return None
     if isinstance(response_format, type):
         return "json"  # a pydantic model class (parse / stream helpers)
-    kind = msgs.field(response_format, "type")
+    kind = field(response_format, "type")
     if kind in ("json_object", "json_schema"):
         return "json"
     if kind == "text":
@@ -61,12 +59,14 @@ def set_usage(inference: Inference, usage: Any) -> None:
         inference.attributes[sc.GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS] = audio_out
 
 
-class ChatHandler:
+class ChatHandler(SdkHandler):
     """Turns a chat completions call into an inference; ``is_async`` selects the stream proxy."""
 
-    def __init__(self, is_async: bool, site: str = "openai.chat") -> None:
+    stream_types = (Stream, AsyncStream)
+
+    def __init__(self, is_async: bool) -> None:
         self.is_async = is_async
-        self.site = site
+        self.site = "openai.chat"
 
     def start(self, tel: Telemetry, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Inference:
         provider, address, port = client_info(instance)
@@ -100,7 +100,7 @@ class ChatHandler:
             inference.input_messages = msgs.input_messages(messages)
         if stream:
             options = kwargs.get("stream_options")
-            asked = given(options) and bool(msgs.field(options, "include_usage"))
+            asked = given(options) and bool(field(options, "include_usage"))
             if not asked and tel.stream_usage and raw_mode(kwargs) is None:
                 # opt-in: ask for exact usage; the extra usage chunk is hidden from the app
                 kwargs["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
@@ -113,18 +113,11 @@ class ChatHandler:
                 inference.estimate = lambda: (tokens.count_messages(texts, provider, model), None)
         return inference
 
-    def finish(self, inference: Inference, result: Any) -> Any:
-        if is_raw_response(result):
-            return unwrap_raw(inference, result, self._finish_parsed)
-        return self._finish_parsed(inference, result)
+    def accumulator(self, inference: Inference) -> ChatStreamAccumulator:
+        return ChatStreamAccumulator(inference, inference.state is HIDE_USAGE_CHUNK)
 
-    def _finish_parsed(self, inference: Inference, result: Any) -> Any:
-        if isinstance(result, (Stream, AsyncStream)):
-            accumulator = ChatStreamAccumulator(inference, inference.state is HIDE_USAGE_CHUNK)
-            return (AsyncStreamProxy if self.is_async else SyncStreamProxy)(result, inference, accumulator)
+    def record(self, inference: Inference, result: Any) -> None:
         record_completion(inference, result)
-        inference.end()
-        return result
 
 
 def record_completion(inference: Inference, response: Any) -> None:

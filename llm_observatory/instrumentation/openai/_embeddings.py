@@ -10,12 +10,12 @@ from ... import semconv as sc
 from ...pricing import tokens
 from .._core._inference import Inference
 from .._core._messages import message, text_part
-from .._core._stream import AsyncStreamProxy, SyncStreamProxy
+from .._core._sdk import SdkHandler
 from .._core._telemetry import Telemetry
-from ._common import client_info, common_request_attributes, given, is_raw_response, unwrap_raw
+from ._common import client_info, common_request_attributes, given
 
 
-class EmbeddingsHandler:
+class EmbeddingsHandler(SdkHandler):
     site = "openai.embeddings"
 
     def start(self, tel: Telemetry, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Inference:
@@ -31,12 +31,7 @@ class EmbeddingsHandler:
         return Inference(tel, sc.Operation.EMBEDDINGS, provider, model if isinstance(model, str) else None,
                          server_address=address, server_port=port, attributes=attrs)
 
-    def finish(self, inference: Inference, result: Any) -> Any:
-        if is_raw_response(result):
-            return unwrap_raw(inference, result, self._finish_parsed)
-        return self._finish_parsed(inference, result)
-
-    def _finish_parsed(self, inference: Inference, result: Any) -> Any:
+    def record(self, inference: Inference, result: Any) -> None:
         inference.response_model = getattr(result, "model", None)
         usage = getattr(result, "usage", None)
         if usage is not None:
@@ -46,12 +41,12 @@ class EmbeddingsHandler:
             vector = getattr(data[0], "embedding", None)
             if isinstance(vector, list):
                 inference.attributes[sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = len(vector)
-        inference.end()
-        return result
 
 
-class CompletionsHandler:
+class CompletionsHandler(SdkHandler):
     """Legacy text completions."""
+
+    stream_types = (Stream, AsyncStream)
 
     def __init__(self, is_async: bool) -> None:
         self.is_async = is_async
@@ -81,15 +76,10 @@ class CompletionsHandler:
             inference.estimate = lambda: (sum(tokens.count_text(p, provider, model) for p in prompts), None)
         return inference
 
-    def finish(self, inference: Inference, result: Any) -> Any:
-        if is_raw_response(result):
-            return unwrap_raw(inference, result, self._finish_parsed)
-        return self._finish_parsed(inference, result)
+    def accumulator(self, inference: Inference) -> _CompletionChunks:
+        return _CompletionChunks(inference)
 
-    def _finish_parsed(self, inference: Inference, result: Any) -> Any:
-        if isinstance(result, (Stream, AsyncStream)):
-            proxy = AsyncStreamProxy if self.is_async else SyncStreamProxy
-            return proxy(result, inference, _CompletionChunks(inference))
+    def record(self, inference: Inference, result: Any) -> None:
         inference.response_id = getattr(result, "id", None)
         inference.response_model = getattr(result, "model", None)
         choices = getattr(result, "choices", None) or ()
@@ -102,8 +92,6 @@ class CompletionsHandler:
             inference.output_messages = [
                 message("assistant", [text_part(getattr(c, "text", "") or "")],
                         finish_reason=getattr(c, "finish_reason", None) or "error") for c in choices]
-        inference.end()
-        return result
 
 
 class _CompletionChunks:

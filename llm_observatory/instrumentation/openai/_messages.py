@@ -7,6 +7,7 @@ from typing import Any
 
 from .._core._messages import (
     blob_part,
+    field,
     message,
     parse_arguments,
     text_part,
@@ -14,13 +15,6 @@ from .._core._messages import (
     tool_call_response_part,
     uri_part,
 )
-
-
-def field(obj: Any, name: str, default: Any = None) -> Any:
-    """``obj[name]`` for dicts, ``obj.name`` for SDK objects."""
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
 
 
 def _data_url(url: str) -> tuple[str | None, str] | None:

@@ -10,8 +10,8 @@ from openai import AsyncStream, Stream
 from ... import semconv as sc
 from ...pricing import tokens
 from .._core._inference import Inference
-from .._core._messages import message, reasoning_part, text_part, tool_call_part, tool_call_response_part
-from .._core._stream import AsyncStreamProxy, SyncStreamProxy
+from .._core._messages import field, message, reasoning_part, text_part, tool_call_part, tool_call_response_part
+from .._core._sdk import SdkHandler
 from .._core._telemetry import Telemetry
 from . import _messages as msgs
 from ._common import (
@@ -19,9 +19,7 @@ from ._common import (
     common_request_attributes,
     details,
     given,
-    is_raw_response,
     response_refinements,
-    unwrap_raw,
 )
 
 _TERMINAL_EVENTS = {"response.completed", "response.incomplete", "response.failed"}
@@ -33,15 +31,15 @@ def input_messages(value: Any) -> list[dict[str, Any]]:
         return [message("user", [text_part(value)])]
     out: list[dict[str, Any]] = []
     for item in value or ():
-        kind = msgs.field(item, "type")
+        kind = field(item, "type")
         if kind == "function_call":
-            out.append(message("assistant", [tool_call_part(msgs.field(item, "call_id"), msgs.field(item, "name", ""),
-                                                             msgs.field(item, "arguments"))]))
+            out.append(message("assistant", [tool_call_part(field(item, "call_id"), field(item, "name", ""),
+                                                             field(item, "arguments"))]))
         elif kind == "function_call_output":
-            out.append(message("tool", [tool_call_response_part(msgs.field(item, "call_id"),
-                                                                msgs.field(item, "output"))]))
+            out.append(message("tool", [tool_call_response_part(field(item, "call_id"),
+                                                                field(item, "output"))]))
         elif kind in (None, "message"):
-            out.append(message(msgs.field(item, "role", "user"), msgs.content_parts(msgs.field(item, "content"))))
+            out.append(message(field(item, "role", "user"), msgs.content_parts(field(item, "content"))))
         else:
             out.append(message("user", [{"type": str(kind)}]))
     return out
@@ -52,11 +50,11 @@ def input_texts(value: Any) -> list[list[str]]:
         return [[value]]
     out = []
     for item in value or ():
-        content = msgs.field(item, "content")
+        content = field(item, "content")
         texts = [content] if isinstance(content, str) else [
-            t for p in content or () if isinstance(t := msgs.field(p, "text"), str)]
+            t for p in content or () if isinstance(t := field(p, "text"), str)]
         for key in ("arguments", "output"):
-            extra = msgs.field(item, key)
+            extra = field(item, key)
             if isinstance(extra, str):
                 texts.append(extra)
         out.append(texts)
@@ -118,7 +116,9 @@ def record_response(inference: Inference, response: Any) -> None:
         inference.output_messages = output_messages(response, reason)
 
 
-class ResponsesHandler:
+class ResponsesHandler(SdkHandler):
+    stream_types = (Stream, AsyncStream)
+
     def __init__(self, is_async: bool) -> None:
         self.is_async = is_async
         self.site = "openai.responses"
@@ -135,17 +135,17 @@ class ResponsesHandler:
         if given(previous):
             attrs[sc.GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID] = previous
         reasoning = kwargs.get("reasoning")
-        effort = msgs.field(reasoning, "effort") if given(reasoning) else None
+        effort = field(reasoning, "effort") if given(reasoning) else None
         if effort:
             attrs[sc.GEN_AI_REQUEST_REASONING_LEVEL] = effort
         text = kwargs.get("text")
-        fmt = msgs.field(msgs.field(text, "format"), "type") if given(text) else None
+        fmt = field(field(text, "format"), "type") if given(text) else None
         if fmt in ("json_schema", "json_object"):
             attrs[sc.GEN_AI_OUTPUT_TYPE] = "json"
         if given(kwargs.get("text_format")):
             attrs[sc.GEN_AI_OUTPUT_TYPE] = "json"
         conversation = kwargs.get("conversation")
-        conversation_id = conversation if isinstance(conversation, str) else msgs.field(conversation, "id")
+        conversation_id = conversation if isinstance(conversation, str) else field(conversation, "id")
         if given(conversation) and isinstance(conversation_id, str):
             attrs[sc.GEN_AI_CONVERSATION_ID] = conversation_id
         stream = kwargs.get("stream") is True
@@ -170,18 +170,11 @@ class ResponsesHandler:
             inference.estimate = lambda: (tokens.count_messages(texts, provider, model), None)
         return inference
 
-    def finish(self, inference: Inference, result: Any) -> Any:
-        if is_raw_response(result):
-            return unwrap_raw(inference, result, self._finish_parsed)
-        return self._finish_parsed(inference, result)
+    def accumulator(self, inference: Inference) -> ResponseEvents:
+        return ResponseEvents(inference)
 
-    def _finish_parsed(self, inference: Inference, result: Any) -> Any:
-        if isinstance(result, (Stream, AsyncStream)):
-            proxy = AsyncStreamProxy if self.is_async else SyncStreamProxy
-            return proxy(result, inference, ResponseEvents(inference))
+    def record(self, inference: Inference, result: Any) -> None:
         record_response(inference, result)
-        inference.end()
-        return result
 
 
 class ResponseEvents:
@@ -227,8 +220,10 @@ class ResponseEvents:
                                                  finish_reason="error")]
 
 
-class RetrieveHandler:
+class RetrieveHandler(SdkHandler):
     """``responses.retrieve``: a ``fetch_response`` span; it reports no usage."""
+
+    stream_types = (Stream, AsyncStream)
 
     def __init__(self, is_async: bool) -> None:
         self.is_async = is_async
@@ -246,18 +241,11 @@ class RetrieveHandler:
         return Inference(tel, sc.Operation.FETCH_RESPONSE, provider, None, server_address=address,
                          server_port=port, attributes=attrs, stream=kwargs.get("stream") is True)
 
-    def finish(self, inference: Inference, result: Any) -> Any:
-        if is_raw_response(result):
-            return unwrap_raw(inference, result, self._finish_parsed)
-        return self._finish_parsed(inference, result)
+    def accumulator(self, inference: Inference) -> _RetrieveEvents:
+        return _RetrieveEvents(inference)
 
-    def _finish_parsed(self, inference: Inference, result: Any) -> Any:
-        if isinstance(result, (Stream, AsyncStream)):
-            proxy = AsyncStreamProxy if self.is_async else SyncStreamProxy
-            return proxy(result, inference, _RetrieveEvents(inference))
+    def record(self, inference: Inference, result: Any) -> None:
         _record_fetched(inference, result)
-        inference.end()
-        return result
 
 
 def _record_fetched(inference: Inference, response: Any) -> None:
