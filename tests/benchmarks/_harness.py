@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from opentelemetry import trace
 from opentelemetry.metrics import set_meter_provider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
@@ -46,6 +47,14 @@ def noop_meter_provider() -> MeterProvider:
     return provider
 
 
+def settle() -> None:
+    """Let background export work finish between batches, so one case's leftovers (a batch
+    processor draining its queue) are not timed in the next case. Not timed itself."""
+    flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+    if flush is not None:
+        flush()
+
+
 def measure_toggled(cases: dict[str, Callable[[], Any]], on: Callable[[], None], off: Callable[[], None], *,
                     calls: int, rounds: int, after_round: Callable[[str], None] | None = None,
                     ) -> tuple[dict[str, float], dict[str, float]]:
@@ -71,11 +80,48 @@ def measure_toggled(cases: dict[str, Callable[[], Any]], on: Callable[[], None],
                     fn()
                 samples[name].append((time.perf_counter() - t0) / calls)
                 gc.enable()
+                settle()
                 if instrumented:
                     off()
                     if after_round is not None:
                         after_round(name)
     return ({n: statistics.median(v) for n, v in plain.items()}, {n: statistics.median(v) for n, v in traced.items()})
+
+
+def measure_configs(configs: dict[str, tuple[Callable[[], Any], Callable[[], None], Callable[[], None]]], *,
+                    calls: int, rounds: int, seed: int = 7) -> dict[str, float]:
+    """Median seconds per call of each ``(fn, set_up, tear_down)`` configuration, all in one loop.
+
+    The configurations run round-robin, in a new random order each round (fixed seed): on these
+    machines the batch that runs just before another shifts its time by up to ~20%, and a
+    shuffled order spreads that evenly instead of charging it to one configuration.
+    """
+    import random
+
+    rng = random.Random(seed)
+    samples: dict[str, list[float]] = {name: [] for name in configs}
+    names = list(configs)
+    for name in names:  # warm-up
+        fn, up, down = configs[name]
+        up()
+        for _ in range(min(calls, 50)):
+            fn()
+        down()
+    for _ in range(rounds):
+        rng.shuffle(names)
+        for name in names:
+            fn, up, down = configs[name]
+            up()
+            gc.collect()
+            gc.disable()
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / calls)
+            gc.enable()
+            settle()
+            down()
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def measure(cases: dict[str, Callable[[], Any]], *, calls: int, rounds: int,
@@ -94,6 +140,7 @@ def measure(cases: dict[str, Callable[[], Any]], *, calls: int, rounds: int,
                 fn()
             samples[name].append((time.perf_counter() - t0) / calls)
             gc.enable()
+            settle()
             if after_round is not None:
                 after_round(name)
     return {name: statistics.median(values) for name, values in samples.items()}
