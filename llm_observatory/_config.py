@@ -164,6 +164,11 @@ class Options:
         (), "LLM_OBSERVATORY_DISABLE", "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", parse=_parse_list,
         doc="Instrumentations to leave off.",
     )
+    redact: Any = _option(
+        None, "LLM_OBSERVATORY_REDACT", parse=_parse_bool,
+        doc="Redact PII and secrets from every exported span and log (on by default when content "
+        "capture is on). Code: a mapping of RedactionOptions. See docs/privacy.md.",
+    )
     stream_usage: bool = _option(
         False, "LLM_OBSERVATORY_STREAM_USAGE", parse=_parse_bool,
         doc="Ask OpenAI streams for exact usage (`stream_options.include_usage`) when the app did not, "

@@ -48,6 +48,7 @@ from .instrumentation._core import _telemetry
 from .instrumentation._core._imports import when_imported
 from .pricing import PriceTable, PricingConfigError, default_pricer, parse_overrides
 from .processors import ContextEnrichmentProcessor
+from .processors._redaction import RedactingSpanExporter, Redactor, redaction_options
 
 logger = logging.getLogger("llm_observatory")
 
@@ -158,6 +159,7 @@ def init(
     capture_content: bool | None = None,
     max_content_length: int | None = None,
     prices: Any = None,
+    redact: Any = None,
     stream_usage: bool | None = None,
     instrument: Sequence[str] | None = None,
     disable: Sequence[str] | None = None,
@@ -189,7 +191,7 @@ def init(
                     endpoint=endpoint, protocol=protocol, headers=headers, export_timeout=export_timeout,
                     batch=batch, metrics=metrics, metrics_mode=metrics_mode, logs=logs,
                     capture_content=capture_content, max_content_length=max_content_length, prices=prices,
-                    stream_usage=stream_usage,
+                    stream_usage=stream_usage, redact=redact,
                     instrument=None if instrument is None else tuple(i.lower() for i in instrument),
                     disable=None if disable is None else tuple(d.lower() for d in disable),
                     propagate_threads=propagate_threads, baggage=baggage,
@@ -234,19 +236,20 @@ def _init(
         _created_tracer_providers.add(tp)
         own = True
     state = _State(options=options, tracer_provider=tp)
+    redactor = _redactor(options)
     processors: list[SpanProcessor] = [ContextEnrichmentProcessor(), *span_processors]
     if own or export_requested:
         for item in options.exporter:
             if item == "none":
                 continue
-            if item == "console":
-                processors.append(SimpleSpanProcessor(ConsoleTreeExporter()))
-                continue
-            exp = _span_exporter(options) if item == "otlp" else item
+            exp = ConsoleTreeExporter() if item == "console" else _span_exporter(options) if item == "otlp" else item
             if not isinstance(exp, SpanExporter):
                 logger.warning("LLM Observatory: exporter %r is not a SpanExporter; ignored", exp)
                 continue
-            processors.append(BatchSpanProcessor(exp) if options.batch else SimpleSpanProcessor(exp))
+            if redactor is not None:  # every span, ours or not, is redacted before it leaves
+                exp = RedactingSpanExporter(exp, redactor)
+            batch = options.batch and item != "console"
+            processors.append(BatchSpanProcessor(exp) if batch else SimpleSpanProcessor(exp))
     for proc in processors:
         tp.add_span_processor(proc)
     state.span_processors = processors
@@ -282,13 +285,24 @@ def _init(
     state.previous_telemetry = _telemetry.install(
         _telemetry.build(tp, mp, capture_content=options.capture_content,
                          max_content_length=options.max_content_length, metrics_mode=options.metrics_mode,
-                         pricer=_pricer(options), stream_usage=options.stream_usage)
+                         pricer=_pricer(options), stream_usage=options.stream_usage, redactor=redactor)
     )
     context.set_baggage_enabled(options.baggage)
     if options.propagate_threads:
         context.install_thread_propagation()
     _install_instrumentors(state)
     return state
+
+
+def _redactor(options: Options) -> Redactor | None:
+    """The redactor in force: on by default when content capture is on; a bad setting is reported."""
+    setting = options.redact if options.redact is not None else options.capture_content
+    try:
+        redaction = redaction_options(setting)
+        return None if redaction is None else Redactor(redaction)
+    except (TypeError, ValueError) as exc:
+        logger.error("LLM Observatory: redaction settings ignored (%s); using the built-in detectors", exc)
+        return Redactor()
 
 
 def _pricer(options: Options) -> PriceTable:

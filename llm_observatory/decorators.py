@@ -87,13 +87,17 @@ class _Call:
         self.t0 = time.perf_counter()
         if self._capture(spec.capture_input) and self.span.is_recording():
             try:
-                captured = dump_json(self._inputs(args, kwargs), tel.max_content_length)
+                captured = dump_json(self._redacted(self._inputs(args, kwargs)), tel.max_content_length)
                 self.span.set_attribute(self._input_key(), captured)
             except Exception as exc:
                 report("decorator.input", exc)
 
     def _capture(self, flag: bool | None) -> bool:
         return self.tel.capture_content if flag is None else flag
+
+    def _redacted(self, value: Any) -> Any:
+        redactor = self.tel.redactor
+        return value if redactor is None else redactor.value(value)[0]
 
     def _input_key(self) -> str:
         return sc.GEN_AI_TOOL_CALL_ARGUMENTS if self.spec.kind == "tool" else sc.LLM_INPUT
@@ -121,7 +125,7 @@ class _Call:
                 span.record_exception(error)
             elif has_output and self._capture(self.spec.capture_output) and span.is_recording():
                 key = sc.GEN_AI_TOOL_CALL_RESULT if self.spec.kind == "tool" else sc.LLM_OUTPUT
-                span.set_attribute(key, dump_json(to_jsonable(output), self.tel.max_content_length))
+                span.set_attribute(key, dump_json(self._redacted(to_jsonable(output)), self.tel.max_content_length))
             if self.spec.metric is not None:
                 self._record_metric(error)
         except Exception as exc:

@@ -150,20 +150,25 @@ def capture(
     sampler: Sampler | None = None,
     pricer: Pricer | None = None,
     stream_usage: bool = False,
+    redact: Any = None,
 ) -> Iterator[Capture]:
     """Route LLM Observatory's telemetry to memory for the duration of the block."""
+    from .processors._redaction import RedactingSpanExporter, Redactor, redaction_options
+
     spans = InMemorySpanExporter()
+    redaction = redaction_options(capture_content if redact is None else redact)
+    redactor = None if redaction is None else Redactor(redaction)
     tp = TracerProvider(resource=Resource({sc.SERVICE_NAME: "test"}), id_generator=IncrementingIdGenerator(),
                         sampler=sampler)
     tp.add_span_processor(ContextEnrichmentProcessor())
-    tp.add_span_processor(SimpleSpanProcessor(spans))
+    tp.add_span_processor(SimpleSpanProcessor(spans if redactor is None else RedactingSpanExporter(spans, redactor)))
     reader = InMemoryMetricReader()
     mp = MeterProvider(resource=Resource({sc.SERVICE_NAME: "test"}), metric_readers=[reader])
     logs = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
     lp = LoggerProvider(resource=Resource({sc.SERVICE_NAME: "test"}))
     lp.add_log_record_processor(SimpleLogRecordProcessor(logs))
     tel = _telemetry.build(tp, mp, capture_content=capture_content, max_content_length=max_content_length,
-                           metrics_mode=metrics_mode, pricer=pricer, stream_usage=stream_usage)
+                           metrics_mode=metrics_mode, pricer=pricer, stream_usage=stream_usage, redactor=redactor)
     previous = _telemetry.install(tel)
     try:
         yield Capture(spans, reader, logs, tp, mp, lp, tel)

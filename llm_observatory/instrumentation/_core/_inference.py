@@ -245,14 +245,22 @@ class Inference:
         tel = self.tel
         if tel.capture_content and span.is_recording():
             limit = tel.max_content_length
+            redactor = tel.redactor
+            redacted = 0
             for key, value in (
                 (sc.GEN_AI_INPUT_MESSAGES, self.input_messages),
                 (sc.GEN_AI_OUTPUT_MESSAGES, self.output_messages),
                 (sc.GEN_AI_SYSTEM_INSTRUCTIONS, self.system_instructions),
+                (sc.GEN_AI_TOOL_DEFINITIONS, self.tool_definitions),
             ):
                 if value:
+                    if redactor is not None:  # before serialisation: the JSON never holds the raw value
+                        value, n = redactor.value(value)
+                        redacted += n
                     attrs[key] = dump_json(value, limit)
-        if self.tool_definitions:
+            if redacted:
+                attrs[sc.LLM_REDACTION_COUNT] = redacted
+        elif self.tool_definitions:
             attrs[sc.GEN_AI_TOOL_DEFINITIONS] = dump_json(self.tool_definitions, tel.max_content_length)
 
         metric_attrs: dict[str, Any] = {

@@ -35,6 +35,8 @@ class Telemetry:
     pricer: Pricer | None = None
     #: Ask providers for stream usage the app did not request (and hide it from the app).
     stream_usage: bool = False
+    #: Applied to captured content before it is serialised (``None``: no redaction).
+    redactor: Any = None
 
 
 def build(
@@ -46,6 +48,7 @@ def build(
     metrics_mode: str | None = None,
     pricer: Any = None,
     stream_usage: bool | None = None,
+    redactor: Any = None,
 ) -> Telemetry:
     """A :class:`Telemetry` over the given providers (the global ones where ``None``)."""
     from ..._config import Options
@@ -64,6 +67,7 @@ def build(
         max_content_length=options.max_content_length,
         pricer=pricer if pricer is not None else default_pricer(),
         stream_usage=options.stream_usage,
+        redactor=redactor,
     )
 
 
