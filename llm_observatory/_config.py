@@ -169,6 +169,16 @@ class Options:
         doc="Redact PII and secrets from every exported span and log (on by default when content "
         "capture is on). Code: a mapping of RedactionOptions. See docs/privacy.md.",
     )
+    sampling: Any = _option(
+        None, "LLM_OBSERVATORY_SAMPLING", parse=float,
+        doc="Head sampling: a ratio (env or code), or a Sampler or rules mapping (code). "
+        "Unset: `OTEL_TRACES_SAMPLER`, else everything. See docs/sampling.md.",
+    )
+    tail_sampling: Any = _option(
+        None, "LLM_OBSERVATORY_TAIL_SAMPLING", parse=float,
+        doc="In-process tail sampling: the ratio of ordinary traces kept (errors, slow and expensive "
+        "traces are always kept). Code: a mapping of TailSamplingOptions. See docs/sampling.md.",
+    )
     stream_usage: bool = _option(
         False, "LLM_OBSERVATORY_STREAM_USAGE", parse=_parse_bool,
         doc="Ask OpenAI streams for exact usage (`stream_options.include_usage`) when the app did not, "

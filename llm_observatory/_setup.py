@@ -49,6 +49,7 @@ from .instrumentation._core._imports import when_imported
 from .pricing import PriceTable, PricingConfigError, default_pricer, parse_overrides
 from .processors import ContextEnrichmentProcessor
 from .processors._redaction import RedactingSpanExporter, Redactor, redaction_options
+from .processors._sampling import TailSamplingOptions, TailSamplingProcessor, head_sampler
 
 logger = logging.getLogger("llm_observatory")
 
@@ -160,6 +161,8 @@ def init(
     max_content_length: int | None = None,
     prices: Any = None,
     redact: Any = None,
+    sampling: Any = None,
+    tail_sampling: Any = None,
     stream_usage: bool | None = None,
     instrument: Sequence[str] | None = None,
     disable: Sequence[str] | None = None,
@@ -191,7 +194,7 @@ def init(
                     endpoint=endpoint, protocol=protocol, headers=headers, export_timeout=export_timeout,
                     batch=batch, metrics=metrics, metrics_mode=metrics_mode, logs=logs,
                     capture_content=capture_content, max_content_length=max_content_length, prices=prices,
-                    stream_usage=stream_usage, redact=redact,
+                    stream_usage=stream_usage, redact=redact, sampling=sampling, tail_sampling=tail_sampling,
                     instrument=None if instrument is None else tuple(i.lower() for i in instrument),
                     disable=None if disable is None else tuple(d.lower() for d in disable),
                     propagate_threads=propagate_threads, baggage=baggage,
@@ -231,12 +234,13 @@ def _init(
         tp = existing
         own = existing in _created_tracer_providers
     else:
-        tp = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
+        tp = TracerProvider(resource=resource, sampler=sampler or _head_sampler(options), shutdown_on_exit=False)
         otel_trace.set_tracer_provider(tp)
         _created_tracer_providers.add(tp)
         own = True
     state = _State(options=options, tracer_provider=tp)
     redactor = _redactor(options)
+    tail = _tail_options(options)
     processors: list[SpanProcessor] = [ContextEnrichmentProcessor(), *span_processors]
     if own or export_requested:
         for item in options.exporter:
@@ -249,7 +253,10 @@ def _init(
             if redactor is not None:  # every span, ours or not, is redacted before it leaves
                 exp = RedactingSpanExporter(exp, redactor)
             batch = options.batch and item != "console"
-            processors.append(BatchSpanProcessor(exp) if batch else SimpleSpanProcessor(exp))
+            exporting: SpanProcessor = BatchSpanProcessor(exp) if batch else SimpleSpanProcessor(exp)
+            if tail is not None:
+                exporting = TailSamplingProcessor(exporting, tail, on_decision=_count_tail_decision)
+            processors.append(exporting)
     for proc in processors:
         tp.add_span_processor(proc)
     state.span_processors = processors
@@ -303,6 +310,39 @@ def _redactor(options: Options) -> Redactor | None:
     except (TypeError, ValueError) as exc:
         logger.error("LLM Observatory: redaction settings ignored (%s); using the built-in detectors", exc)
         return Redactor()
+
+
+def _head_sampler(options: Options) -> Sampler | None:
+    try:
+        return head_sampler(options.sampling)
+    except (TypeError, ValueError, KeyError) as exc:
+        logger.error("LLM Observatory: sampling settings ignored (%s); sampling everything", exc)
+        return None
+
+
+def _tail_options(options: Options) -> TailSamplingOptions | None:
+    value = options.tail_sampling
+    if value is None or value is False:
+        return None
+    try:
+        if value is True:
+            return TailSamplingOptions()
+        if isinstance(value, TailSamplingOptions):
+            return value
+        if isinstance(value, (int, float)):
+            if not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"the tail-sampling ratio must be between 0 and 1, got {value}")
+            return TailSamplingOptions(ratio=float(value))
+        return TailSamplingOptions(**dict(value))
+    except (TypeError, ValueError) as exc:
+        logger.error("LLM Observatory: tail sampling off: bad settings (%s)", exc)
+        return None
+
+
+def _count_tail_decision(decision: str, reason: str, spans: int) -> None:
+    metrics = _telemetry.current().metrics
+    metrics.defer(metrics.tail_sampling.add, 1,
+                  {semconv.LLM_SAMPLING_DECISION: decision, semconv.LLM_SAMPLING_REASON: reason})
 
 
 def _pricer(options: Options) -> PriceTable:

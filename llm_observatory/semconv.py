@@ -200,6 +200,10 @@ LLM_STREAM_CHUNKS: Final = "llm.stream.chunks"
 METRIC_LLM_COST: Final = "llm.client.cost"
 #: Counter of inference calls that could not be priced.
 METRIC_LLM_UNPRICED_CALLS: Final = "llm.client.unpriced_calls"
+#: Counter of traces decided by the in-process tail sampler (``llm.sampling.decision``, ``llm.sampling.reason``).
+METRIC_LLM_TAIL_SAMPLING: Final = "llm.observatory.tail_sampling.traces"
+LLM_SAMPLING_DECISION: Final = "llm.sampling.decision"
+LLM_SAMPLING_REASON: Final = "llm.sampling.reason"
 #: Counter of telemetry dropped by a bounded buffer (attribute ``llm.drop.reason``).
 METRIC_LLM_DROPPED: Final = "llm.observatory.dropped"
 LLM_DROP_REASON: Final = "llm.drop.reason"

@@ -247,6 +247,48 @@ def bench_anthropic(floor: float, calls: int, rounds: int) -> None:
         row(f"anthropic: ours (the SDK's skipped), {label}", t["none"], t["ours"], floor, target)
 
 
+def bench_redaction_and_tail(floor: float, calls: int, rounds: int) -> None:
+    """Redaction of a 2 KB message (clean, and with PII), and the tail sampler's cost per span."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from llm_observatory.processors import Redactor, TailSamplingOptions, TailSamplingProcessor
+
+    redactor = Redactor()
+    clean = ("The quick brown fox jumps over 13 lazy dogs. " * 45)[:2048]
+    pii = clean[:1980] + " mail jane@example.com, call +44 20 7946 0958"
+    t = measure({"clean": lambda: redactor.text(clean), "pii": lambda: redactor.text(pii)},
+                calls=max(calls // 4, 50), rounds=rounds)
+    for name in ("clean", "pii"):
+        # µs columns per KB; floors for the whole 2 KB message
+        ROWS.append({"case": f"redaction: 2 KB message ({name}), µs per KB", "baseline_us": 0.0,
+                     "instrumented_us": t[name] * 1e6 / 2, "overhead_us": t[name] * 1e6 / 2,
+                     "floors": t[name] / floor, "background_us": None, "total_floors": None,
+                     "target": "2 KB <= 1 floor"})
+
+    def provider(tail: bool) -> Any:
+        p = TracerProvider()
+        batch = BatchSpanProcessor(NoopSpanExporter())
+        p.add_span_processor(TailSamplingProcessor(batch, TailSamplingOptions(ratio=0.1)) if tail else batch)
+        return p.get_tracer("bench")
+
+    plain, tailed = provider(False), provider(True)
+
+    def five_spans(tracer: Any) -> Any:
+        def run() -> None:
+            with tracer.start_as_current_span("root"):
+                for _ in range(4):
+                    with tracer.start_as_current_span("child"):
+                        pass
+        return run
+
+    t = measure({"plain": five_spans(plain), "tail": five_spans(tailed)}, calls=max(calls // 4, 50), rounds=rounds)
+    per_span = (t["tail"] - t["plain"]) / 5
+    ROWS.append({"case": "tail sampler, per span", "baseline_us": t["plain"] * 1e6 / 5,
+                 "instrumented_us": t["tail"] * 1e6 / 5, "overhead_us": per_span * 1e6, "floors": per_span / floor,
+                 "background_us": None, "total_floors": None, "target": "<= 0.2"})
+
+
 def bench_pricing(calls: int, rounds: int) -> None:
     """One call's cost: our memoised table next to genai_prices.calc_price, same usage."""
     try:
@@ -310,6 +352,7 @@ def main() -> None:
     bench_anthropic(floor, calls, rounds)
     observatory.shutdown()
     bench_pricing(calls, rounds)
+    bench_redaction_and_tail(floor, calls, rounds)
     bench_cold_start(repeats)
 
     print(f"\nLLM Observatory benchmarks — {platform.node()} ({os.cpu_count()} cores), Python "

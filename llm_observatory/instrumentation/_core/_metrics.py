@@ -98,6 +98,8 @@ class Metrics:
                                    explicit_bucket_boundaries_advisory=sc.WORKFLOW_DURATION_BUCKETS)
         self.dropped = meter.create_counter(sc.METRIC_LLM_DROPPED, unit="{item}",
                                             description="Telemetry dropped by a full buffer")
+        self.tail_sampling = meter.create_counter(sc.METRIC_LLM_TAIL_SAMPLING, unit="{trace}",
+                                                  description="Traces kept or dropped by the tail sampler")
         self._pending: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
         self._overflow = 0
         _instances.add(self)
