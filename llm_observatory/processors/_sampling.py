@@ -107,7 +107,8 @@ def head_sampler(value: Any) -> Sampler | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return ParentBased(TraceIdRatioBased(float(value)))
     if isinstance(value, Mapping):
-        rules = [r if isinstance(r, Rule) else Rule(dict(r["match"]), float(r["ratio"])) for r in value.get("rules", ())]
+        rules = [r if isinstance(r, Rule) else Rule(dict(r["match"]), float(r["ratio"]))
+                 for r in value.get("rules", ())]
         sampler: Sampler = RuleSampler(rules, float(value.get("ratio", 1.0)))
         return ParentBased(sampler) if value.get("parent_based", True) else sampler
     raise ValueError(f"sampling must be a Sampler, a ratio or a mapping, got {type(value).__name__}")

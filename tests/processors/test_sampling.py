@@ -120,7 +120,7 @@ def test_ordinary_traces_kept_at_the_ratio(tail: Any) -> None:
 
 
 def test_bounded_memory_under_many_open_traces(tail: Any) -> None:
-    tracer, exporter, processor = tail
+    tracer, _exporter, processor = tail
     roots = [tracer.start_span(f"root-{i}") for i in range(10_000)]
     for root in roots:  # a child ends in each trace; the roots stay open
         with trace.use_span(root, end_on_exit=False), tracer.start_as_current_span("child"):
