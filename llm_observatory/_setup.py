@@ -48,8 +48,6 @@ from .instrumentation._core import _telemetry
 from .instrumentation._core._imports import when_imported
 from .pricing import PriceTable, PricingConfigError, default_pricer, parse_overrides
 from .processors import ContextEnrichmentProcessor
-from .processors._redaction import RedactingSpanExporter, Redactor, redaction_options
-from .processors._sampling import TailSamplingOptions, TailSamplingProcessor, head_sampler
 
 logger = logging.getLogger("llm_observatory")
 
@@ -251,10 +249,14 @@ def _init(
                 logger.warning("LLM Observatory: exporter %r is not a SpanExporter; ignored", exp)
                 continue
             if redactor is not None:  # every span, ours or not, is redacted before it leaves
+                from .processors._redaction import RedactingSpanExporter
+
                 exp = RedactingSpanExporter(exp, redactor)
             batch = options.batch and item != "console"
             exporting: SpanProcessor = BatchSpanProcessor(exp) if batch else SimpleSpanProcessor(exp)
             if tail is not None:
+                from .processors._sampling import TailSamplingProcessor
+
                 exporting = TailSamplingProcessor(exporting, tail, on_decision=_count_tail_decision)
             processors.append(exporting)
     for proc in processors:
@@ -301,9 +303,13 @@ def _init(
     return state
 
 
-def _redactor(options: Options) -> Redactor | None:
+def _redactor(options: Options) -> Any:
     """The redactor in force: on by default when content capture is on; a bad setting is reported."""
     setting = options.redact if options.redact is not None else options.capture_content
+    if not setting:
+        return None
+    from .processors._redaction import Redactor, redaction_options
+
     try:
         redaction = redaction_options(setting)
         return None if redaction is None else Redactor(redaction)
@@ -313,6 +319,10 @@ def _redactor(options: Options) -> Redactor | None:
 
 
 def _head_sampler(options: Options) -> Sampler | None:
+    if options.sampling is None:
+        return None
+    from .processors._sampling import head_sampler
+
     try:
         return head_sampler(options.sampling)
     except (TypeError, ValueError, KeyError) as exc:
@@ -320,10 +330,12 @@ def _head_sampler(options: Options) -> Sampler | None:
         return None
 
 
-def _tail_options(options: Options) -> TailSamplingOptions | None:
+def _tail_options(options: Options) -> Any:
     value = options.tail_sampling
     if value is None or value is False:
         return None
+    from .processors._sampling import TailSamplingOptions
+
     try:
         if value is True:
             return TailSamplingOptions()
