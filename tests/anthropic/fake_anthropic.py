@@ -12,6 +12,8 @@ from typing import Any
 
 import anthropic._base_client as _base_client
 
+from tests._streaming import lazy_body
+
 httpx: Any = getattr(_base_client, "httpx2", None) or _base_client.httpx
 
 
@@ -113,16 +115,5 @@ class FakeAnthropic:
                     raise httpx.ReadError("connection reset by peer")
                 yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
 
-        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=_ByteStream(chunks()))
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=lazy_body(httpx, chunks()))
 
-
-class _ByteStream(httpx.SyncByteStream, httpx.AsyncByteStream):  # type: ignore[misc]
-    def __init__(self, chunks: Any) -> None:
-        self._chunks = chunks
-
-    def __iter__(self) -> Any:
-        yield from self._chunks
-
-    async def __aiter__(self) -> Any:
-        for chunk in self._chunks:
-            yield chunk

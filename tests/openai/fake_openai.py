@@ -13,6 +13,8 @@ from typing import Any
 
 import openai._base_client as _base_client
 
+from tests._streaming import lazy_body
+
 # openai 3.x is built on httpx2, older releases on httpx: use the one the installed SDK uses.
 httpx: Any = getattr(_base_client, "httpx2", None) or _base_client.httpx
 
@@ -97,7 +99,7 @@ class FakeOpenAI:
             if not named:
                 yield b"data: [DONE]\n\n"
 
-        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=_ByteStream(stream()))
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=lazy_body(httpx, stream()))
 
     # --- chat ----------------------------------------------------------------------------------
     def _message(self) -> dict[str, Any]:
@@ -223,16 +225,3 @@ class FakeOpenAI:
         out[-1]["choices"][0]["finish_reason"] = "stop"
         return out
 
-
-class _ByteStream(httpx.SyncByteStream, httpx.AsyncByteStream):  # type: ignore[misc]
-    """A response body produced lazily (so a transport error can happen mid-stream), sync or async."""
-
-    def __init__(self, chunks: Any) -> None:
-        self._chunks = chunks
-
-    def __iter__(self) -> Any:
-        yield from self._chunks
-
-    async def __aiter__(self) -> Any:
-        for chunk in self._chunks:
-            yield chunk

@@ -28,6 +28,19 @@ def raw_mode(kwargs: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def server_of(client: Any) -> tuple[str | None, int | None]:
+    """``(server.address, server.port)`` from a client's ``base_url`` (the default port is omitted)."""
+    url = getattr(client, "base_url", None)
+    host = getattr(url, "host", None)
+    if not host:
+        return None, None
+    port = getattr(url, "port", None)
+    scheme = getattr(url, "scheme", "https")
+    if port is None or (scheme == "https" and port == 443) or (scheme == "http" and port == 80):
+        port = None
+    return host, port
+
+
 _RAW_RESPONSE_TYPES = frozenset({"LegacyAPIResponse", "APIResponse", "AsyncAPIResponse"})
 
 

@@ -13,7 +13,7 @@ from ...pricing import tokens
 from .._core._guard import report
 from .._core._inference import Inference
 from .._core._messages import field, message, text_part, tool_call_part
-from .._core._sdk import SdkHandler, given
+from .._core._sdk import SdkHandler, given, server_of
 from .._core._stream import AsyncStreamProxy, SyncStreamProxy
 from .._core._telemetry import Telemetry
 from . import _content as content
@@ -34,13 +34,8 @@ def client_info(instance: Any) -> tuple[str, str | None, int | None]:
         provider = sc.Provider.AWS_BEDROCK
     elif "Vertex" in name:
         provider = sc.Provider.GCP_VERTEX_AI
-    url = getattr(client, "base_url", None)
-    host = getattr(url, "host", None)
-    port = getattr(url, "port", None)
-    scheme = getattr(url, "scheme", "https")
-    if port is None or (scheme == "https" and port == 443) or (scheme == "http" and port == 80):
-        port = None
-    return provider, host or None, port
+    host, port = server_of(client)
+    return provider, host, port
 
 
 def _param(kwargs: dict[str, Any], name: str) -> Any:

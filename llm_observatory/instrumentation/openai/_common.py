@@ -7,7 +7,7 @@ from typing import Any
 
 from ... import semconv as sc
 from .._core._inference import Inference
-from .._core._sdk import RAW_RESPONSE_HEADER, given, is_raw_response, raw_mode, unwrap_raw
+from .._core._sdk import RAW_RESPONSE_HEADER, given, is_raw_response, raw_mode, server_of, unwrap_raw
 
 __all__ = ["RAW_RESPONSE_HEADER", "client_info", "common_request_attributes", "details", "extra_body_value",
            "given", "is_raw_response", "raw_mode", "response_refinements", "unwrap_raw"]
@@ -18,14 +18,7 @@ def client_info(instance: Any) -> tuple[str, str | None, int | None]:
     provider = sc.Provider.OPENAI
     if client is not None and type(client).__name__.startswith(("AzureOpenAI", "AsyncAzureOpenAI")):
         provider = sc.Provider.AZURE_OPENAI
-    url = getattr(client, "base_url", None)
-    host = getattr(url, "host", None)
-    if not host:
-        return provider, None, None
-    port = getattr(url, "port", None)
-    scheme = getattr(url, "scheme", "https")
-    if port is None or (scheme == "https" and port == 443) or (scheme == "http" and port == 80):
-        port = None
+    host, port = server_of(client)
     return provider, host, port
 
 
