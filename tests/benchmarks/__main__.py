@@ -289,6 +289,44 @@ def bench_redaction_and_tail(floor: float, calls: int, rounds: int) -> None:
                  "background_us": None, "total_floors": None, "target": "<= 0.2"})
 
 
+def bench_memory(calls: int = 20_000) -> None:
+    """tracemalloc and RSS over ``calls`` instrumented calls and streams: the second half must not grow."""
+    import gc
+    import resource
+    import tracemalloc
+
+    from llm_observatory.instrumentation._core import _telemetry
+    from tests.core import toy
+
+    inst = toy.ToyInstrumentor()
+    inst.instrument()
+
+    def half() -> None:
+        for i in range(calls // 2):
+            if i % 2:
+                toy.Client().create(model="toy-1", prompt="hi")
+            else:
+                for _ in toy.Client().create(model="toy-1", prompt="a b c", stream=True):
+                    pass
+        _telemetry.current().metrics.flush()
+        trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
+        gc.collect()
+
+    try:
+        tracemalloc.start()
+        half()
+        first, rss_first = tracemalloc.get_traced_memory()[0], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        half()
+        second, rss_second = tracemalloc.get_traced_memory()[0], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        tracemalloc.stop()
+    finally:
+        inst.uninstrument()
+    ROWS.append({"case": f"memory: growth over the 2nd half of {calls:,} calls (KiB)", "baseline_us": first / 1024,
+                 "instrumented_us": second / 1024, "overhead_us": (second - first) / 1024, "floors": None,
+                 "background_us": None, "total_floors": None,
+                 "target": f"~0 (RSS max {rss_first // 1024}→{rss_second // 1024} MiB)"})
+
+
 def bench_pricing(calls: int, rounds: int) -> None:
     """One call's cost: our memoised table next to genai_prices.calc_price, same usage."""
     try:
@@ -350,6 +388,7 @@ def main() -> None:
     bench_core(floor, calls, rounds)
     bench_openai(floor, calls, rounds)
     bench_anthropic(floor, calls, rounds)
+    bench_memory(2_000 if args.quick else 20_000)
     observatory.shutdown()
     bench_pricing(calls, rounds)
     bench_redaction_and_tail(floor, calls, rounds)
