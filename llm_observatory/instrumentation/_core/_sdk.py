@@ -19,6 +19,15 @@ def given(value: Any) -> TypeGuard[Any]:
     return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
 
 
+def param(kwargs: dict[str, Any], name: str) -> Any:
+    """A request parameter, also when sent through ``extra_body`` (as SDKs without the argument need)."""
+    value = kwargs.get(name)
+    if given(value):
+        return value
+    body = kwargs.get("extra_body")
+    return body.get(name) if isinstance(body, dict) else None
+
+
 def raw_mode(kwargs: dict[str, Any]) -> str | None:
     """``"true"`` (with_raw_response), ``"stream"`` (with_streaming_response) or ``None``."""
     headers = kwargs.get("extra_headers")

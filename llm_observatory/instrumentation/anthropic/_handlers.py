@@ -13,7 +13,7 @@ from ...pricing import tokens
 from .._core._guard import report
 from .._core._inference import Inference
 from .._core._messages import field, message, text_part, tool_call_part
-from .._core._sdk import SdkHandler, given, server_of
+from .._core._sdk import SdkHandler, given, param, server_of
 from .._core._stream import AsyncStreamProxy, SyncStreamProxy
 from .._core._telemetry import Telemetry
 from . import _content as content
@@ -36,15 +36,6 @@ def client_info(instance: Any) -> tuple[str, str | None, int | None]:
         provider = sc.Provider.GCP_VERTEX_AI
     host, port = server_of(client)
     return provider, host, port
-
-
-def _param(kwargs: dict[str, Any], name: str) -> Any:
-    """A request parameter, also when sent through ``extra_body`` (SDKs that dropped it as an argument)."""
-    value = kwargs.get(name)
-    if given(value):
-        return value
-    body = kwargs.get("extra_body")
-    return body.get(name) if isinstance(body, dict) else None
 
 
 def set_usage(inference: Inference, usage: Any) -> None:
@@ -95,11 +86,11 @@ class MessagesHandler(SdkHandler):
         model = kwargs.get("model")
         attrs: dict[str, Any] = {}
         for key, attr in (("temperature", sc.GEN_AI_REQUEST_TEMPERATURE), ("top_p", sc.GEN_AI_REQUEST_TOP_P)):
-            value = _param(kwargs, key)
+            value = param(kwargs, key)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 attrs[attr] = float(value)
         for key, attr in (("max_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS), ("top_k", sc.GEN_AI_REQUEST_TOP_K)):
-            value = _param(kwargs, key)
+            value = param(kwargs, key)
             if isinstance(value, int) and not isinstance(value, bool):
                 attrs[attr] = value
         stop = kwargs.get("stop_sequences")

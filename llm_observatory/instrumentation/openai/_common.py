@@ -7,9 +7,9 @@ from typing import Any
 
 from ... import semconv as sc
 from .._core._inference import Inference
-from .._core._sdk import RAW_RESPONSE_HEADER, given, is_raw_response, raw_mode, server_of, unwrap_raw
+from .._core._sdk import RAW_RESPONSE_HEADER, given, is_raw_response, param, raw_mode, server_of, unwrap_raw
 
-__all__ = ["RAW_RESPONSE_HEADER", "client_info", "common_request_attributes", "details", "extra_body_value",
+__all__ = ["RAW_RESPONSE_HEADER", "client_info", "common_request_attributes", "details",
            "given", "is_raw_response", "raw_mode", "response_refinements", "unwrap_raw"]
 
 def client_info(instance: Any) -> tuple[str, str | None, int | None]:
@@ -20,14 +20,6 @@ def client_info(instance: Any) -> tuple[str, str | None, int | None]:
         provider = sc.Provider.AZURE_OPENAI
     host, port = server_of(client)
     return provider, host, port
-
-
-def extra_body_value(kwargs: dict[str, Any], name: str) -> Any:
-    value = kwargs.get(name)
-    if given(value):
-        return value
-    body = kwargs.get("extra_body")
-    return body.get(name) if isinstance(body, dict) else None
 
 
 def common_request_attributes(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
@@ -44,7 +36,7 @@ def common_request_attributes(kwargs: dict[str, Any], attrs: dict[str, Any]) -> 
     stop = kwargs.get("stop")
     if given(stop):
         attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop] if isinstance(stop, str) else [str(s) for s in stop]
-    tier = extra_body_value(kwargs, "service_tier")
+    tier = param(kwargs, "service_tier")
     if isinstance(tier, str) and tier != "auto":
         attrs[sc.OPENAI_REQUEST_SERVICE_TIER] = tier
 
