@@ -68,7 +68,6 @@ class _State:
     instrumentors: list[Any] = field(default_factory=list)
     previous_telemetry: _telemetry.Telemetry | None = None
     shut_down: bool = False
-    prices_warmed: bool = False
 
 
 _state: _State | None = None
@@ -300,6 +299,11 @@ def _init(
     if options.propagate_threads:
         context.install_thread_propagation()
     _install_instrumentors(state)
+    # Last, so it does not compete with init() itself: the price data (~0.3 s to load) is ready
+    # before the first model call in most applications.
+    pricer = _telemetry.current().pricer
+    if isinstance(pricer, PriceTable):
+        pricer.warm_up()
     return state
 
 
@@ -397,12 +401,6 @@ def _instrument_hook(state: _State, name: str, target: str) -> Callable[[Any], N
                 instrumentor = getattr(importlib.import_module(mod_name), cls_name)()
                 instrumentor.instrument()
                 state.instrumentors.append(instrumentor)
-                if not state.prices_warmed:
-                    # the first model call can come soon: load the price data off the call path
-                    state.prices_warmed = True
-                    pricer = _telemetry.current().pricer
-                    if isinstance(pricer, PriceTable):
-                        pricer.warm_up()
             except Exception:
                 logger.exception("LLM Observatory: could not instrument %s; continuing without it", name)
 

@@ -116,6 +116,7 @@ class _Call:
         if self.done:
             return
         self.done = True
+        end_time = time.time_ns()
         span = self.span
         try:
             if error is not None:
@@ -131,7 +132,7 @@ class _Call:
         except Exception as exc:
             report("decorator.end", exc)
         finally:
-            span.end()
+            span.end(end_time)
 
     def _record_metric(self, error: BaseException | None) -> None:
         spec, metrics = self.spec, self.tel.metrics

@@ -171,6 +171,7 @@ class PriceTable:
         self._memo: dict[tuple[str, str], _Rates | None] = {}
         self._lock = threading.Lock()
         self._warned: set[tuple[str, str]] = set()
+        self._warming = False
 
     def cost(
         self, provider: str, model: str, input_tokens: int, output_tokens: int,
@@ -203,8 +204,15 @@ class PriceTable:
                     self._memo[key] = rates
         return rates
 
-    def warm_up(self) -> threading.Thread:
-        """Load the genai-prices data in a background thread, so the first priced call is quick."""
+    def warm_up(self) -> threading.Thread | None:
+        """Load the genai-prices data in a background thread, so the first priced call is quick.
+
+        Once per table; later calls return ``None``.
+        """
+        with self._lock:
+            if self._warming:
+                return None
+            self._warming = True
 
         def load() -> None:
             try:

@@ -78,3 +78,17 @@ def test_exact_usage_is_not_flagged() -> None:
     with capture(pricer=TABLE) as cap:
         toy.Client().create(model="toy-1", prompt="hi")
     assert "llm.usage.estimated" not in cap.span("chat toy-1").attributes
+
+
+def test_our_bookkeeping_is_not_in_the_span_duration() -> None:
+    import time
+
+    class SlowPricer:
+        def cost(self, *args: object, **kwargs: object) -> None:
+            time.sleep(0.2)  # e.g. the price data still loading
+            return None
+
+    with capture(pricer=SlowPricer()) as cap:  # type: ignore[arg-type]
+        toy.Client().create(model="toy-1", prompt="hi")
+    span = cap.span("chat toy-1")
+    assert (span.end_time - span.start_time) / 1e9 < 0.1

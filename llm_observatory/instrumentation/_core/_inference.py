@@ -162,6 +162,7 @@ class Inference:
         if self.done:
             return
         self.done = True
+        end_time = time.time_ns()  # the call's end, before our own bookkeeping below
         span = self.span
         try:
             self._finish(span, error, cut)
@@ -169,7 +170,7 @@ class Inference:
             report("inference.end", exc)
         finally:
             try:
-                span.end()
+                span.end(end_time)
             except Exception as exc:
                 report("inference.span_end", exc)
 
