@@ -85,10 +85,10 @@ def test_our_bookkeeping_is_not_in_the_span_duration() -> None:
 
     class SlowPricer:
         def cost(self, *args: object, **kwargs: object) -> None:
-            time.sleep(0.2)  # e.g. the price data still loading
+            time.sleep(1.0)  # e.g. the price data still loading
             return None
 
     with capture(pricer=SlowPricer()) as cap:  # type: ignore[arg-type]
         toy.Client().create(model="toy-1", prompt="hi")
     span = cap.span("chat toy-1")
-    assert (span.end_time - span.start_time) / 1e9 < 0.1
+    assert (span.end_time - span.start_time) / 1e9 < 0.5
