@@ -211,3 +211,21 @@ def test_redaction_off_when_content_off_by_default() -> None:
     """)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["None jane@example.com", "True [REDACTED:EMAIL]"]
+
+
+def test_content_is_redacted_without_init_too() -> None:
+    proc = run_python("""
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        from tests.core import toy
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        toy.ToyInstrumentor().instrument(tracer_provider=provider)  # no init(): the app's own provider
+        toy.Client().create(model="toy-1", prompt="write to jane@example.com")
+        print(exporter.get_finished_spans()[0].attributes["gen_ai.input.messages"])
+    """, env={"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true"})
+    assert proc.returncode == 0, proc.stderr
+    assert "[REDACTED:EMAIL]" in proc.stdout and "jane@example.com" not in proc.stdout

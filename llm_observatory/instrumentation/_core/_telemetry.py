@@ -48,9 +48,13 @@ def build(
     metrics_mode: str | None = None,
     pricer: Any = None,
     stream_usage: bool | None = None,
-    redactor: Any = None,
+    redactor: Any = ...,
 ) -> Telemetry:
-    """A :class:`Telemetry` over the given providers (the global ones where ``None``)."""
+    """A :class:`Telemetry` over the given providers (the global ones where ``None``).
+
+    ``redactor``: ``...`` (default) derives it from the options: on whenever content capture is on,
+    unless redaction is explicitly off, so captured content is redacted even without ``init()``.
+    """
     from ..._config import Options
     from ...pricing import default_pricer
 
@@ -58,6 +62,8 @@ def build(
         capture_content=capture_content, max_content_length=max_content_length, metrics_mode=metrics_mode,
         stream_usage=stream_usage,
     )
+    if redactor is ...:
+        redactor = _default_redactor(options)
     tp = tracer_provider or otel_trace.get_tracer_provider()
     mp = meter_provider or otel_metrics.get_meter_provider()
     return Telemetry(
@@ -69,6 +75,19 @@ def build(
         stream_usage=options.stream_usage,
         redactor=redactor,
     )
+
+
+def _default_redactor(options: Any) -> Any:
+    setting = options.redact if options.redact is not None else options.capture_content
+    if not setting:
+        return None
+    from ...processors._redaction import Redactor, redaction_options
+
+    try:
+        redaction = redaction_options(setting)
+        return None if redaction is None else Redactor(redaction)
+    except (TypeError, ValueError):
+        return Redactor()
 
 
 _current: Telemetry | None = None
