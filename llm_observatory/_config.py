@@ -44,6 +44,16 @@ def _parse_capture(raw: str) -> bool:
     return _parse_bool(raw)
 
 
+def _parse_otel_events(raw: str) -> bool:
+    # OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: only EVENT_ONLY and SPAN_AND_EVENT ask for events.
+    return raw.strip().upper() in {"EVENT_ONLY", "SPAN_AND_EVENT"}
+
+
+def _parse_spans(raw: str) -> bool:
+    # EVENT_ONLY keeps content off the spans; every other value leaves it on them.
+    return raw.strip().upper() != "EVENT_ONLY"
+
+
 def _parse_list(raw: str) -> tuple[str, ...]:
     return tuple(item.strip().lower() for item in raw.split(",") if item.strip())
 
@@ -98,8 +108,10 @@ def _parse_positive_float(raw: str) -> float:
     return value
 
 
-def _option(default: Any, *env: str, parse: Callable[[str], Any] | None = None, doc: str = "") -> Any:
-    return field(default=default, metadata={"env": env, "parse": parse, "doc": doc})
+def _option(default: Any, *env: str, parse: Callable[[str], Any] | None = None, doc: str = "",
+            parsers: Mapping[str, Callable[[str], Any]] | None = None) -> Any:
+    """An option. ``parsers``: a different parser for some of its variables."""
+    return field(default=default, metadata={"env": env, "parse": parse, "doc": doc, "parsers": parsers or {}})
 
 
 @dataclass(frozen=True)
@@ -151,6 +163,17 @@ class Options:
     capture_content: bool = _option(
         False, "LLM_OBSERVATORY_CAPTURE_CONTENT", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
         parse=_parse_capture, doc="Record prompts, completions, tool arguments and decorator inputs/outputs.",
+    )
+    content_events: bool = _option(
+        False, "LLM_OBSERVATORY_CONTENT_EVENTS", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+        parse=_parse_bool, parsers={"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": _parse_otel_events},
+        doc="With content capture on, also emit each call as a `gen_ai.client.inference.operation.details` "
+        "event (a log record with structured content). The OTel variable's EVENT_ONLY/SPAN_AND_EVENT turn it on.",
+    )
+    content_on_spans: bool = _option(
+        True, "LLM_OBSERVATORY_CONTENT_ON_SPANS", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+        parse=_parse_bool, parsers={"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": _parse_spans},
+        doc="Put captured content on spans (EVENT_ONLY: on events only).",
     )
     max_content_length: int = _option(
         16384, "LLM_OBSERVATORY_MAX_CONTENT_LENGTH", parse=_parse_positive_int,
@@ -206,8 +229,8 @@ class Options:
             if f.name in overrides and overrides[f.name] is not None:
                 values[f.name] = overrides[f.name]
                 continue
-            parse = f.metadata["parse"]
             for var in f.metadata["env"]:
+                parse = f.metadata["parsers"].get(var, f.metadata["parse"])
                 raw = env.get(var)
                 if raw is None or (raw.strip() == "" and f.type != "bool"):
                     continue

@@ -128,8 +128,12 @@ def _metric_reader(options: Options) -> MetricReader:
     return PeriodicExportingMetricReader(exporter, export_timeout_millis=options.export_timeout * 1000)
 
 
-def _log_processor(options: Options) -> BatchLogRecordProcessor:
-    exporter = GuardedLogExporter(_otlp_factory(options, "logs"), _display_endpoint(options, "logs"))
+def _log_processor(options: Options, redactor: Any) -> BatchLogRecordProcessor:
+    exporter: Any = GuardedLogExporter(_otlp_factory(options, "logs"), _display_endpoint(options, "logs"))
+    if redactor is not None:
+        from .processors._redaction import RedactingLogExporter
+
+        exporter = RedactingLogExporter(exporter, redactor)
     return BatchLogRecordProcessor(exporter)
 
 
@@ -155,6 +159,8 @@ def init(
     metric_readers: Sequence[MetricReader] = (),
     logs: bool | None = None,
     capture_content: bool | None = None,
+    content_events: bool | None = None,
+    content_on_spans: bool | None = None,
     max_content_length: int | None = None,
     prices: Any = None,
     redact: Any = None,
@@ -190,7 +196,8 @@ def init(
                     exporter=None if exporter is None else exporter_names(exporter),
                     endpoint=endpoint, protocol=protocol, headers=headers, export_timeout=export_timeout,
                     batch=batch, metrics=metrics, metrics_mode=metrics_mode, logs=logs,
-                    capture_content=capture_content, max_content_length=max_content_length, prices=prices,
+                    capture_content=capture_content, content_events=content_events,
+                    content_on_spans=content_on_spans, max_content_length=max_content_length, prices=prices,
                     stream_usage=stream_usage, redact=redact, sampling=sampling, tail_sampling=tail_sampling,
                     instrument=None if instrument is None else tuple(i.lower() for i in instrument),
                     disable=None if disable is None else tuple(d.lower() for d in disable),
@@ -286,14 +293,17 @@ def _init(
         if logger_provider is None and not isinstance(existing_lp, LoggerProvider):
             lp = LoggerProvider(resource=resource, shutdown_on_exit=False)
             if "otlp" in _signal_exporters("OTEL_LOGS_EXPORTER", options.exporter):
-                lp.add_log_record_processor(_log_processor(options))
+                lp.add_log_record_processor(_log_processor(options, redactor))
             otel_logs.set_logger_provider(lp)
             state.logger_provider = lp
 
     state.previous_telemetry = _telemetry.install(
         _telemetry.build(tp, mp, capture_content=options.capture_content,
                          max_content_length=options.max_content_length, metrics_mode=options.metrics_mode,
-                         pricer=_pricer(options), stream_usage=options.stream_usage, redactor=redactor)
+                         pricer=_pricer(options), stream_usage=options.stream_usage, redactor=redactor,
+                         logger_provider=logger_provider or state.logger_provider,
+                         content_events=options.content_events and options.logs,
+                         content_on_spans=options.content_on_spans)
     )
     context.set_baggage_enabled(options.baggage)
     if options.propagate_threads:

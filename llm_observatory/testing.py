@@ -151,9 +151,11 @@ def capture(
     pricer: Pricer | None = None,
     stream_usage: bool = False,
     redact: Any = None,
+    content_events: bool = False,
+    content_on_spans: bool = True,
 ) -> Iterator[Capture]:
     """Route LLM Observatory's telemetry to memory for the duration of the block."""
-    from .processors._redaction import RedactingSpanExporter, Redactor, redaction_options
+    from .processors._redaction import RedactingLogExporter, RedactingSpanExporter, Redactor, redaction_options
 
     spans = InMemorySpanExporter()
     redaction = redaction_options(capture_content if redact is None else redact)
@@ -166,9 +168,11 @@ def capture(
     mp = MeterProvider(resource=Resource({sc.SERVICE_NAME: "test"}), metric_readers=[reader])
     logs = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
     lp = LoggerProvider(resource=Resource({sc.SERVICE_NAME: "test"}))
-    lp.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    log_exporter: Any = logs if redactor is None else RedactingLogExporter(logs, redactor)
+    lp.add_log_record_processor(SimpleLogRecordProcessor(log_exporter))
     tel = _telemetry.build(tp, mp, capture_content=capture_content, max_content_length=max_content_length,
-                           metrics_mode=metrics_mode, pricer=pricer, stream_usage=stream_usage, redactor=redactor)
+                           metrics_mode=metrics_mode, pricer=pricer, stream_usage=stream_usage, redactor=redactor,
+                           logger_provider=lp, content_events=content_events, content_on_spans=content_on_spans)
     previous = _telemetry.install(tel)
     try:
         yield Capture(spans, reader, logs, tp, mp, lp, tel)

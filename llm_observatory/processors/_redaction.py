@@ -15,6 +15,8 @@ whose scan raises becomes ``[REDACTION_FAILED]``, never the raw value.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -23,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Status
@@ -372,6 +375,35 @@ class RedactingSpanExporter(SpanExporter):
 
     def shutdown(self) -> None:
         self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+class RedactingLogExporter(LogRecordExporter):
+    """Exports redacted copies of every log record (attributes and a string body) to ``inner``."""
+
+    def __init__(self, inner: LogRecordExporter, redactor: Redactor) -> None:
+        self.inner = inner
+        self.redactor = redactor
+
+    def _redact(self, record: Any) -> Any:
+        log = record.log_record
+        attrs, count = self.redactor.attributes(log.attributes)
+        body, n = self.redactor.value(log.body) if isinstance(log.body, (str, list, tuple, dict)) else (log.body, 0)
+        if not count and not n:
+            return record
+        copied = copy.copy(log)
+        if attrs is not None:
+            copied.attributes = attrs
+        copied.body = body
+        return dataclasses.replace(record, log_record=copied)
+
+    def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
+        return self.inner.export([self._redact(r) for r in batch])
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()  # type: ignore[no-untyped-call]
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.inner.force_flush(timeout_millis)

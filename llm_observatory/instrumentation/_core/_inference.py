@@ -174,6 +174,19 @@ class Inference:
             except Exception as exc:
                 report("inference.span_end", exc)
 
+    def _emit_details(self, attrs: dict[str, Any], content: dict[str, Any]) -> None:
+        """The opt-in ``gen_ai.client.inference.operation.details`` event: the span's attributes,
+        with the content structured (maps and arrays, not JSON strings), in the span's context."""
+        fields = {k: v for k, v in attrs.items() if not k.startswith(("gen_ai.input", "gen_ai.output",
+                                                                        "gen_ai.system_instr", "gen_ai.tool.def"))}
+        fields[sc.GEN_AI_OPERATION_NAME] = self.operation
+        fields[sc.GEN_AI_PROVIDER_NAME] = self.provider
+        if self.request_model:
+            fields[sc.GEN_AI_REQUEST_MODEL] = self.request_model
+        fields.update(content)
+        self.tel.event_logger.emit(event_name=sc.EVENT_INFERENCE_DETAILS, attributes=fields,
+                                   context=otel_trace.set_span_in_context(self.span))
+
     def _finish(self, span: Any, error: BaseException | None, cut: bool) -> None:
         now = time.perf_counter_ns()
         duration = (now - self._t0) / 1e9
@@ -244,10 +257,12 @@ class Inference:
                 tpoc = (self.last_ns - self.first_ns) / 1e9 / (self.chunks - 1)
 
         tel = self.tel
-        if tel.capture_content and span.is_recording():
+        event_content: dict[str, Any] | None = None
+        if tel.capture_content and (span.is_recording() or tel.event_logger is not None):
             limit = tel.max_content_length
             redactor = tel.redactor
             redacted = 0
+            event_content = {}
             for key, value in (
                 (sc.GEN_AI_INPUT_MESSAGES, self.input_messages),
                 (sc.GEN_AI_OUTPUT_MESSAGES, self.output_messages),
@@ -258,7 +273,9 @@ class Inference:
                     if redactor is not None:  # before serialisation: the JSON never holds the raw value
                         value, n = redactor.value(value)
                         redacted += n
-                    attrs[key] = dump_json(value, limit)
+                    if tel.content_on_spans or key == sc.GEN_AI_TOOL_DEFINITIONS:
+                        attrs[key] = dump_json(value, limit)
+                    event_content[key] = value
             if redacted:
                 attrs[sc.LLM_REDACTION_COUNT] = redacted
         elif self.tool_definitions:
@@ -283,6 +300,8 @@ class Inference:
             span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:512]))
             span.record_exception(error)
         span.set_attributes(attrs)
+        if tel.event_logger is not None and event_content is not None:
+            self._emit_details(attrs, event_content)
         tel.metrics.record_inference(
             metric_attrs, duration, input_tokens, output_tokens, ttfc, tpoc, cost_usd, error is not None
         )

@@ -37,6 +37,10 @@ class Telemetry:
     stream_usage: bool = False
     #: Applied to captured content before it is serialised (``None``: no redaction).
     redactor: Any = None
+    #: Emits ``gen_ai.client.inference.operation.details`` events (``None``: no events).
+    event_logger: Any = None
+    #: Put captured content on spans (``False`` with ``EVENT_ONLY``).
+    content_on_spans: bool = True
 
 
 def build(
@@ -49,6 +53,9 @@ def build(
     pricer: Any = None,
     stream_usage: bool | None = None,
     redactor: Any = ...,
+    logger_provider: Any = None,
+    content_events: bool | None = None,
+    content_on_spans: bool | None = None,
 ) -> Telemetry:
     """A :class:`Telemetry` over the given providers (the global ones where ``None``).
 
@@ -60,7 +67,7 @@ def build(
 
     options = Options.resolve(
         capture_content=capture_content, max_content_length=max_content_length, metrics_mode=metrics_mode,
-        stream_usage=stream_usage,
+        stream_usage=stream_usage, content_events=content_events, content_on_spans=content_on_spans,
     )
     if redactor is ...:
         redactor = _default_redactor(options)
@@ -74,7 +81,16 @@ def build(
         pricer=pricer if pricer is not None else default_pricer(),
         stream_usage=options.stream_usage,
         redactor=redactor,
+        event_logger=_event_logger(logger_provider) if options.content_events and options.capture_content else None,
+        content_on_spans=options.content_on_spans,
     )
+
+
+def _event_logger(logger_provider: Any) -> Any:
+    from opentelemetry import _logs
+
+    provider = logger_provider or _logs.get_logger_provider()
+    return provider.get_logger(SCOPE, __version__, schema_url=semconv.SCHEMA_URL)
 
 
 def _default_redactor(options: Any) -> Any:
