@@ -145,17 +145,18 @@ def record_completion(inference: Inference, response: Any) -> None:
 
 
 class ChatStreamAccumulator:
-    """Per chunk: finish reasons and usage; the text only when content capture or an estimate needs it."""
+    """Per chunk: finish reasons and usage, and a reference to each delta. The text and tool-call
+    pieces are extracted from the deltas at the end, and only when content capture or an
+    estimate needs them: the per-chunk work stays a few attribute reads."""
 
-    __slots__ = ("hide_usage", "inference", "keep_text", "reasons", "texts", "tools")
+    __slots__ = ("deltas", "hide_usage", "inference", "keep_deltas", "reasons")
 
     def __init__(self, inference: Inference, hide_usage: bool) -> None:
         self.inference = inference
         self.hide_usage = hide_usage
-        self.keep_text = inference.tel.capture_content or inference.estimate is not None
+        self.keep_deltas = inference.tel.capture_content or inference.estimate is not None
         self.reasons: dict[int, str] = {}
-        self.texts: dict[int, list[str]] = {}
-        self.tools: dict[int, dict[int, list[Any]]] = {}
+        self.deltas: list[tuple[int, Any]] = []
 
     def chunk(self, chunk: Any) -> bool | None:
         inference = self.inference
@@ -173,46 +174,57 @@ class ChatStreamAccumulator:
             reason = choice.finish_reason
             if reason is not None:
                 self.reasons[choice.index] = reason
-            if self.keep_text:
-                delta = choice.delta
-                if delta is None:
-                    continue
-                text = delta.content
-                if text:
-                    self.texts.setdefault(choice.index, []).append(text)
-                for call in getattr(delta, "tool_calls", None) or ():
-                    slot = self.tools.setdefault(choice.index, {}).setdefault(call.index, [None, "", []])
-                    if call.id:
-                        slot[0] = call.id
-                    fn = call.function
-                    if fn is not None:
-                        if fn.name:
-                            slot[1] = fn.name
-                        if fn.arguments:
-                            slot[2].append(fn.arguments)
+            if self.keep_deltas:
+                self.deltas.append((choice.index, choice.delta))
         return None
+
+    def _pieces(self) -> tuple[dict[int, list[str]], dict[int, dict[int, list[Any]]]]:
+        """Text and tool-call pieces per choice, from the kept deltas."""
+        texts: dict[int, list[str]] = {}
+        tools: dict[int, dict[int, list[Any]]] = {}
+        for index, delta in self.deltas:
+            if delta is None:
+                continue
+            text = delta.content
+            if text:
+                texts.setdefault(index, []).append(text)
+            for call in getattr(delta, "tool_calls", None) or ():
+                slot = tools.setdefault(index, {}).setdefault(call.index, [None, "", []])
+                if call.id:
+                    slot[0] = call.id
+                fn = call.function
+                if fn is not None:
+                    if fn.name:
+                        slot[1] = fn.name
+                    if fn.arguments:
+                        slot[2].append(fn.arguments)
+        return texts, tools
 
     def finish(self) -> None:
         inference = self.inference
-        indices = set(self.reasons) | set(self.texts) | set(self.tools)
+        capture = inference.tel.capture_content
+        needs_estimate = inference.estimate is not None and (
+            inference.input_tokens is None or inference.output_tokens is None)
+        texts, tools = self._pieces() if (capture or needs_estimate) else ({}, {})
+        indices = set(self.reasons) | set(texts) | set(tools)
         count = max(max(indices) + 1 if indices else 0, inference.choice_count)
         inference.finish_reasons = [self.reasons.get(i) for i in range(count)]
-        if inference.estimate is not None and inference.input_tokens is None:
+        if needs_estimate and inference.estimate is not None:
             estimate_input = inference.estimate
             provider, model = inference.provider, inference.response_model or inference.request_model
-            outputs = ["".join(t) for t in self.texts.values()]
-            outputs += [s[1] + "".join(s[2]) for calls in self.tools.values() for s in calls.values()]
+            outputs = ["".join(t) for t in texts.values()]
+            outputs += [s[1] + "".join(s[2]) for calls in tools.values() for s in calls.values()]
 
             def estimate() -> tuple[int | None, int | None]:
                 prompt, _ = estimate_input()
                 return prompt, sum(tokens.count_text(t, provider, model) for t in outputs)
 
             inference.estimate = estimate
-        if inference.tel.capture_content:
+        if capture:
             out = []
             for i in range(count):
-                parts = [text_part("".join(self.texts[i]))] if i in self.texts else []
-                for slot in self.tools.get(i, {}).values():
+                parts = [text_part("".join(texts[i]))] if i in texts else []
+                for slot in tools.get(i, {}).values():
                     parts.append(tool_call_part(slot[0], slot[1], "".join(slot[2])))
                 reason = self.reasons.get(i) or "error"
                 out.append(message("assistant", parts, finish_reason=msgs.OUTPUT_FINISH_REASON.get(reason, reason)))
