@@ -230,7 +230,11 @@ def install_thread_propagation() -> None:
         start = threading.Thread.start
 
         def patched_submit(self: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-            return submit(self, _run_in(otel_context.get_current(), fn), *args, **kwargs)
+            try:
+                fn = _run_in(otel_context.get_current(), fn)
+            except Exception:  # never in the way of the application's task
+                pass
+            return submit(self, fn, *args, **kwargs)
 
         @functools.wraps(start)
         def patched_start(self: threading.Thread) -> None:
@@ -238,7 +242,10 @@ def install_thread_propagation() -> None:
             # context through submit() instead.
             if getattr(self, "_target", None) is not _pool_worker:
                 # The instance attribute wins over the class's run(), so subclasses are covered.
-                self.run = _run_in(otel_context.get_current(), self.run)  # type: ignore[method-assign]
+                try:
+                    self.run = _run_in(otel_context.get_current(), self.run)  # type: ignore[method-assign]
+                except Exception:  # an unusual Thread subclass: it starts without our context
+                    pass
             start(self)
 
         _original_submit, _original_thread_start = submit, start

@@ -168,3 +168,17 @@ def test_baggage_carries_ids(cap: Capture) -> None:
     finally:
         context.set_baggage_enabled(False)
     assert cap.span("step").attributes["user.id"] == "u-remote"
+
+
+def test_unusual_threads_still_start(cap: Capture) -> None:
+    class Frozen(threading.Thread):
+        def __setattr__(self, name: str, value: object) -> None:
+            if name == "run":
+                raise AttributeError("read-only run")
+            super().__setattr__(name, value)
+
+    done: list[int] = []
+    t = Frozen(target=lambda: done.append(1))
+    t.start()
+    t.join()
+    assert done == [1]

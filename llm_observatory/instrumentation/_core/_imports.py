@@ -56,6 +56,8 @@ class _Finder(importlib.abc.MetaPathFinder):
         busy.add(fullname)
         try:
             spec = importlib.util.find_spec(fullname)
+        except Exception:  # step aside: the normal import machinery reports its own errors
+            return None
         finally:
             busy.discard(fullname)
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
