@@ -243,7 +243,7 @@ def _init(
         _created_tracer_providers.add(tp)
         own = True
     state = _State(options=options, tracer_provider=tp)
-    redactor = _redactor(options)
+    redactor = _telemetry.redactor_for(options)
     tail = _tail_options(options)
     processors: list[SpanProcessor] = [ContextEnrichmentProcessor(), *span_processors]
     if own or export_requested:
@@ -315,21 +315,6 @@ def _init(
     if isinstance(pricer, PriceTable):
         pricer.warm_up()
     return state
-
-
-def _redactor(options: Options) -> Any:
-    """The redactor in force: on by default when content capture is on; a bad setting is reported."""
-    setting = options.redact if options.redact is not None else options.capture_content
-    if not setting:
-        return None
-    from .processors._redaction import Redactor, redaction_options
-
-    try:
-        redaction = redaction_options(setting)
-        return None if redaction is None else Redactor(redaction)
-    except (TypeError, ValueError) as exc:
-        logger.error("LLM Observatory: redaction settings ignored (%s); using the built-in detectors", exc)
-        return Redactor()
 
 
 def _head_sampler(options: Options) -> Sampler | None:

@@ -15,6 +15,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
+def toy_instrumented() -> Iterator[None]:
+    """The toy provider SDK (tests/core/toy.py) instrumented for the test."""
+    from tests.core import toy
+
+    inst = toy.ToyInstrumentor()
+    inst.instrument()
+    yield
+    inst.uninstrument()
+
+
+@pytest.fixture
 def cap() -> Iterator[Capture]:
     with capture() as c:
         yield c

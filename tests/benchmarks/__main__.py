@@ -15,6 +15,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import trace
@@ -40,49 +42,44 @@ def row(case: str, baseline_s: float, instrumented_s: float, floor_s: float, tar
     })
 
 
-def traced_toggled(cases: dict[str, Any], on: Any, off: Any, calls: int, rounds: int,
-                   ) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
-    """Uninstrumented and instrumented timings interleaved round by round, and the background time."""
-    from llm_observatory.instrumentation._core import _metrics, _telemetry
-
-    metrics = _telemetry.current().metrics
-    interval, _metrics.DRAIN_INTERVAL_S = _metrics.DRAIN_INTERVAL_S, 3600.0
-    time.sleep(2 * interval)
-    metrics.flush()
-    background: dict[str, list[float]] = {name: [] for name in cases}
-
-    def after(name: str) -> None:
-        t0 = time.perf_counter()
-        metrics.flush()
-        background[name].append((time.perf_counter() - t0) / calls)
-
-    try:
-        plain, with_us = measure_toggled(cases, on, off, calls=calls, rounds=rounds, after_round=after)
-    finally:
-        _metrics.DRAIN_INTERVAL_S = interval
-    return plain, with_us, {name: statistics.median(v) if v else 0.0 for name, v in background.items()}
-
-
-def traced(cases: dict[str, Any], calls: int, rounds: int) -> tuple[dict[str, float], dict[str, float]]:
-    """Call-path time of each case, and its background metric-recording time, measured apart."""
+@contextmanager
+def background_timing(names: Any, calls: int) -> Iterator[tuple[Any, dict[str, float]]]:
+    """Pause the metric drain thread; yield ``after(name)``, which records the queued points (timed
+    apart, per call), and the medians per case, filled in when the block ends."""
     from llm_observatory.instrumentation._core import _metrics, _telemetry
 
     metrics = _telemetry.current().metrics
     interval, _metrics.DRAIN_INTERVAL_S = _metrics.DRAIN_INTERVAL_S, 3600.0
     time.sleep(2 * interval)  # let the drain thread pick up the long interval
     metrics.flush()
-    background: dict[str, list[float]] = {name: [] for name in cases}
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    medians: dict[str, float] = {}
 
     def after(name: str) -> None:
         t0 = time.perf_counter()
         metrics.flush()
-        background[name].append((time.perf_counter() - t0) / calls)
+        samples[name].append((time.perf_counter() - t0) / calls)
 
     try:
-        timings = measure(cases, calls=calls, rounds=rounds, after_round=after)
+        yield after, medians
     finally:
         _metrics.DRAIN_INTERVAL_S = interval
-    return timings, {name: statistics.median(v) if v else 0.0 for name, v in background.items()}
+        medians.update({name: statistics.median(v) if v else 0.0 for name, v in samples.items()})
+
+
+def traced_toggled(cases: dict[str, Any], on: Any, off: Any, calls: int, rounds: int,
+                   ) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """Uninstrumented and instrumented timings interleaved round by round, and the background time."""
+    with background_timing(cases, calls) as (after, background):
+        plain, with_us = measure_toggled(cases, on, off, calls=calls, rounds=rounds, after_round=after)
+    return plain, with_us, background
+
+
+def traced(cases: dict[str, Any], calls: int, rounds: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Call-path time of each case, and its background metric-recording time, measured apart."""
+    with background_timing(cases, calls) as (after, background):
+        timings = measure(cases, calls=calls, rounds=rounds, after_round=after)
+    return timings, background
 
 
 def bench_floor_and_decorator(calls: int, rounds: int) -> float:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from llm_observatory._config import Options
@@ -11,13 +9,7 @@ from llm_observatory.testing import capture
 
 from . import toy
 
-
-@pytest.fixture(autouse=True)
-def instrumented() -> Iterator[None]:
-    inst = toy.ToyInstrumentor()
-    inst.instrument()
-    yield
-    inst.uninstrument()
+pytestmark = pytest.mark.usefixtures("toy_instrumented")
 
 
 def test_event_carries_structured_content_in_the_span_context() -> None:

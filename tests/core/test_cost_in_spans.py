@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from llm_observatory.pricing import PriceOverride, PriceTable
@@ -14,12 +12,7 @@ from . import toy
 TABLE = PriceTable([PriceOverride("toy-1", input=2.0, output=8.0)], use_genai_prices=False)
 
 
-@pytest.fixture(autouse=True)
-def instrumented() -> Iterator[None]:
-    inst = toy.ToyInstrumentor()
-    inst.instrument()
-    yield
-    inst.uninstrument()
+pytestmark = pytest.mark.usefixtures("toy_instrumented")
 
 
 def test_request_model_prices_when_the_response_model_is_unknown() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Iterator
 
 import pytest
 from opentelemetry import trace
@@ -15,13 +14,7 @@ from llm_observatory.testing import Capture, capture
 
 from . import toy
 
-
-@pytest.fixture(autouse=True)
-def instrumented() -> Iterator[None]:
-    inst = toy.ToyInstrumentor()
-    inst.instrument()
-    yield
-    inst.uninstrument()
+pytestmark = pytest.mark.usefixtures("toy_instrumented")
 
 
 def test_non_streaming_call_snapshot(cap: Capture) -> None:

@@ -148,14 +148,6 @@ def _exported_text(cap: Any) -> str:
     return "\n".join(parts)
 
 
-@pytest.fixture
-def toy_instrumented() -> Any:
-    inst = toy.ToyInstrumentor()
-    inst.instrument()
-    yield
-    inst.uninstrument()
-
-
 def test_pii_in_messages_tools_streams_and_third_party_spans(toy_instrumented: Any) -> None:
     import llm_observatory as observatory
 

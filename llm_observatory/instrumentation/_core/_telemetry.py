@@ -7,6 +7,7 @@ global OpenTelemetry providers and the environment.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -70,7 +71,7 @@ def build(
         stream_usage=stream_usage, content_events=content_events, content_on_spans=content_on_spans,
     )
     if redactor is ...:
-        redactor = _default_redactor(options)
+        redactor = redactor_for(options)
     tp = tracer_provider or otel_trace.get_tracer_provider()
     mp = meter_provider or otel_metrics.get_meter_provider()
     return Telemetry(
@@ -93,7 +94,9 @@ def _event_logger(logger_provider: Any) -> Any:
     return provider.get_logger(SCOPE, __version__, schema_url=semconv.SCHEMA_URL)
 
 
-def _default_redactor(options: Any) -> Any:
+def redactor_for(options: Any) -> Any:
+    """The redactor the options ask for: on by default when content capture is on. A bad setting
+    is reported and the built-in detectors are used (redaction fails closed, never off)."""
     setting = options.redact if options.redact is not None else options.capture_content
     if not setting:
         return None
@@ -102,7 +105,9 @@ def _default_redactor(options: Any) -> Any:
     try:
         redaction = redaction_options(setting)
         return None if redaction is None else Redactor(redaction)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError) as exc:
+        logging.getLogger("llm_observatory").error(
+            "LLM Observatory: redaction settings ignored (%s); using the built-in detectors", exc)
         return Redactor()
 
 
