@@ -14,21 +14,27 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole test suite."""
-    session.install("-e", ".[openai,anthropic]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.install("-e", ".[openai,anthropic,langchain]", *nox.project.dependency_groups(PYPROJECT, "test"))
     session.run("pytest", *session.posargs)
 
 
-#: The oldest release of each integration that we support; `tests` covers the newest.
-OLDEST = {"openai": "1.92.0", "anthropic": "0.40.0"}
+#: The oldest release of each integration that we support, and its tests; `tests` covers the newest.
+#: The LangChain integrations and LangGraph resolve to releases that work with that langchain-core.
+OLDEST = {
+    "openai": (["openai==1.92.0"], "tests/openai"),
+    "anthropic": (["anthropic==0.40.0"], "tests/anthropic"),
+    "langchain": (["langchain-core==0.3.0", "langchain-openai", "langchain-anthropic", "langgraph"], "tests/langchain"),
+}
 
 
 @nox.session
 @nox.parametrize("package", list(OLDEST))
 def compat(session: nox.Session, package: str) -> None:
     """An integration's tests against its oldest supported release."""
-    session.install("-e", ".[openai,anthropic]", *nox.project.dependency_groups(PYPROJECT, "test"))
-    session.install(f"{package}=={OLDEST[package]}")
-    session.run("pytest", f"tests/{package}", *session.posargs)
+    pins, tests_dir = OLDEST[package]
+    session.install("-e", ".[openai,anthropic,langchain]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.install(*pins)
+    session.run("pytest", tests_dir, *session.posargs)
 
 
 @nox.session
@@ -40,14 +46,14 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package."""
-    session.install("-e", ".[openai,anthropic]", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
+    session.install("-e", ".[openai,anthropic,langchain]", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
     session.run("mypy")
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks: overhead as ratios to the uninstrumented call and to one bare span."""
-    session.install("-e", ".[openai,anthropic]")
+    session.install("-e", ".[openai,anthropic,langchain]")
     session.run("python", "-m", "tests.benchmarks", *session.posargs)
 
 

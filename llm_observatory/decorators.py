@@ -137,19 +137,9 @@ class _Call:
     def _record_metric(self, error: BaseException | None) -> None:
         spec, metrics = self.spec, self.tel.metrics
         duration = time.perf_counter() - self.t0
-        if spec.metric == "tool":
-            attrs: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: sc.Operation.EXECUTE_TOOL,
-                                     sc.GEN_AI_TOOL_NAME: spec.name, sc.GEN_AI_TOOL_TYPE: "function"}
-            histogram = metrics.tool_duration
-        elif spec.metric == "agent":
-            attrs = {sc.GEN_AI_OPERATION_NAME: sc.Operation.INVOKE_AGENT, sc.GEN_AI_AGENT_NAME: spec.name}
-            histogram = metrics.agent_duration
-        else:
-            attrs = {sc.GEN_AI_OPERATION_NAME: sc.Operation.INVOKE_WORKFLOW, sc.GEN_AI_WORKFLOW_NAME: spec.name}
-            histogram = metrics.workflow_duration
-        if error is not None:
-            attrs[sc.ERROR_TYPE] = error_type(error)
-        metrics.defer(histogram.record, duration, attrs)
+        operation = {"tool": sc.Operation.EXECUTE_TOOL, "agent": sc.Operation.INVOKE_AGENT}.get(
+            str(spec.metric), sc.Operation.INVOKE_WORKFLOW)
+        metrics.record_duration(operation, spec.name, duration, None if error is None else error_type(error))
 
     def activate(self) -> object:
         return otel_context.attach(otel_trace.set_span_in_context(self.span))

@@ -194,6 +194,17 @@ LLM_REDACTION_COUNT: Final = "llm.redaction.count"
 #: Input tokens counted by a token-counting call (Anthropic ``messages.count_tokens``); not spend.
 LLM_COUNTED_INPUT_TOKENS: Final = "llm.count_tokens.input_tokens"
 #: Number of chunks a stream delivered.
+LLM_INFERENCE_DELEGATED_TO: Final = "llm.inference.delegated_to"
+"""On a framework's model span (LangChain, LlamaIndex): the provider whose own inference span,
+beneath it, counted this call's tokens and cost. Such a span carries no usage, cost or metrics."""
+LLM_FRAMEWORK: Final = "llm.framework"
+"""The framework a span comes from: ``langchain``, ``langgraph``, ``llamaindex``."""
+LLM_LANGCHAIN_RUN_TYPE: Final = "llm.langchain.run_type"
+LLM_LANGCHAIN_TAGS: Final = "llm.langchain.tags"
+LLM_LANGCHAIN_METADATA_PREFIX: Final = "llm.langchain.metadata."
+LLM_LANGGRAPH_NODE: Final = "llm.langgraph.node"
+LLM_LANGGRAPH_STEP: Final = "llm.langgraph.step"
+LLM_RETRIEVAL_DOCUMENT_COUNT: Final = "llm.retrieval.document_count"
 LLM_STREAM_CHUNKS: Final = "llm.stream.chunks"
 
 #: Cost counter (USD), with the GenAI common metric attributes.

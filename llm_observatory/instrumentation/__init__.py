@@ -5,4 +5,5 @@
 REGISTRY: dict[str, tuple[str, str]] = {
     "openai": ("openai", "llm_observatory.instrumentation.openai:OpenAIInstrumentor"),
     "anthropic": ("anthropic", "llm_observatory.instrumentation.anthropic:AnthropicInstrumentor"),
+    "langchain": ("langchain_core", "llm_observatory.instrumentation.langchain:LangChainInstrumentor"),
 }

@@ -21,7 +21,7 @@ from ... import budgets
 from ... import semconv as sc
 from ._guard import report
 from ._messages import dump_json
-from ._suppression import ACTIVE_KEY, claim_slot
+from ._suppression import ACTIVE_KEY, InferenceSlot, claim_slot
 from ._telemetry import Telemetry
 
 _CLIENT = SpanKind.CLIENT
@@ -75,6 +75,7 @@ class Inference:
         "response_model",
         "server_address",
         "server_port",
+        "slot",
         "span",
         "state",
         "stream",
@@ -94,6 +95,8 @@ class Inference:
         server_port: int | None = None,
         attributes: dict[str, Any] | None = None,
         stream: bool = False,
+        parent: otel_context.Context | None = None,
+        kind: SpanKind = _CLIENT,
     ) -> None:
         self.tel = tel
         self.operation = operation
@@ -113,11 +116,14 @@ class Inference:
             start[sc.GEN_AI_REQUEST_STREAM] = True
         if attributes:
             start.update(attributes)
-        self.parent = otel_context.get_current()
+        self.parent = otel_context.get_current() if parent is None else parent
         self.span = tel.tracer.start_span(
-            f"{operation} {request_model}" if request_model else operation, self.parent, _CLIENT, start
+            f"{operation} {request_model}" if request_model else operation, self.parent, kind, start
         )
         claim_slot(self.parent, provider)
+        #: Set by a framework layer (LangChain, LlamaIndex): when a provider inference beneath
+        #: claims it, this span keeps its structure but counts no tokens, cost or metrics.
+        self.slot: InferenceSlot | None = None
         self._t0 = time.perf_counter_ns()
         #: perf_counter_ns() of the first and last streamed chunk (set by the stream proxy).
         self.first_ns = 0
@@ -187,6 +193,24 @@ class Inference:
         self.tel.event_logger.emit(event_name=sc.EVENT_INFERENCE_DETAILS, attributes=fields,
                                    context=otel_trace.set_span_in_context(self.span))
 
+    def _finish_delegated(self, span: Any, attrs: dict[str, Any], error: BaseException | None) -> None:
+        tel = self.tel
+        if tel.capture_content and span.is_recording():
+            for key, value in ((sc.GEN_AI_INPUT_MESSAGES, self.input_messages),
+                               (sc.GEN_AI_OUTPUT_MESSAGES, self.output_messages)):
+                if value and tel.content_on_spans:
+                    if tel.redactor is not None:
+                        value = tel.redactor.value(value)[0]
+                    attrs[key] = dump_json(value, tel.max_content_length)
+        if self.chunks:
+            attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (self.first_ns - self._t0) / 1e9
+            attrs[sc.LLM_STREAM_CHUNKS] = self.chunks
+        if error is not None:
+            attrs[sc.ERROR_TYPE] = error_type(error)
+            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:512]))
+            span.record_exception(error)
+        span.set_attributes(attrs)
+
     def _finish(self, span: Any, error: BaseException | None, cut: bool) -> None:
         now = time.perf_counter_ns()
         duration = (now - self._t0) / 1e9
@@ -204,6 +228,12 @@ class Inference:
         if reasons:
             attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [r or "" for r in reasons]
 
+        slot = self.slot
+        if slot is not None and slot.claimed:
+            # A provider inference beneath counted this call: structure and content only.
+            attrs[sc.LLM_INFERENCE_DELEGATED_TO] = slot.provider or ""
+            self._finish_delegated(span, attrs, error)
+            return
         input_tokens, output_tokens = self.input_tokens, self.output_tokens
         if (input_tokens is None or output_tokens is None) and self.estimate is not None:
             # Estimate only what the provider did not send (a cut stream may have sent its input count).

@@ -129,6 +129,22 @@ class Metrics:
             overflow, self._overflow = self._overflow, 0
             self.dropped.add(overflow, {sc.LLM_DROP_REASON: "metrics_queue_full"})
 
+    def record_duration(self, operation: str, name: str, duration_s: float, error_type: str | None) -> None:
+        """Queue the duration of a tool (``execute_tool``), agent (``invoke_agent``) or workflow."""
+        if operation == sc.Operation.EXECUTE_TOOL:
+            attrs: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: operation, sc.GEN_AI_TOOL_NAME: name,
+                                     sc.GEN_AI_TOOL_TYPE: "function"}
+            histogram = self.tool_duration
+        elif operation == sc.Operation.INVOKE_AGENT:
+            attrs = {sc.GEN_AI_OPERATION_NAME: operation, sc.GEN_AI_AGENT_NAME: name}
+            histogram = self.agent_duration
+        else:
+            attrs = {sc.GEN_AI_OPERATION_NAME: sc.Operation.INVOKE_WORKFLOW, sc.GEN_AI_WORKFLOW_NAME: name}
+            histogram = self.workflow_duration
+        if error_type is not None:
+            attrs[sc.ERROR_TYPE] = error_type
+        self.defer(histogram.record, duration_s, attrs)
+
     def record_inference(self, *args: Any) -> None:
         """Queue one inference's points; see :meth:`record_inference_now` for the arguments."""
         self.defer(self.record_inference_now, *args)
