@@ -23,6 +23,10 @@ def _reply(body: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]]]:
                        "function": {"name": "lookup_order", "arguments": json.dumps({"order_id": order})}}]
     if last["role"] == "tool":
         return f"Good news: your order is {json.loads(last['content'])['status']}.", []
+    first = body["messages"][0]
+    if first["role"] == "system" and "Context:" in str(first["content"]):
+        context = str(first["content"]).split("Context:", 1)[1].strip().split("\n")[0]
+        return f"According to our handbook: {context}", []
     return "Hello! How can I help with your order today?", []
 
 
@@ -50,6 +54,11 @@ def _handle(request: Any) -> Any:
     return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=sse.encode())
 
 
+def offline_http_client() -> Any:
+    """The HTTP client to give an OpenAI client (or LangChain's ``ChatOpenAI``): answered locally."""
+    return httpx.Client(transport=httpx.MockTransport(_handle))
+
+
 def offline_client() -> openai.OpenAI:
     """An ``openai.OpenAI`` client whose requests are answered locally."""
-    return openai.OpenAI(api_key="sk-offline-example", http_client=httpx.Client(transport=httpx.MockTransport(_handle)))
+    return openai.OpenAI(api_key="sk-offline-example", http_client=offline_http_client())

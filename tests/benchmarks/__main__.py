@@ -180,6 +180,99 @@ def bench_openai(floor: float, calls: int, rounds: int) -> None:
     row("openai: 50-chunk stream", base_s["stream"], with_us_s["stream"], floor, "<= 3", background_s["stream"])
 
 
+def _bare_span_handler(tracer: Any) -> Any:
+    """The least a LangChain → OpenTelemetry bridge can do: one bare span per run, 12 attributes."""
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    class BareSpans(BaseCallbackHandler):  # type: ignore[misc]
+        run_inline = True
+
+        def __init__(self) -> None:
+            self.spans: dict[Any, Any] = {}
+
+        def _start(self, run_id: Any, parent_run_id: Any) -> None:
+            parent = self.spans.get(parent_run_id)
+            ctx = trace.set_span_in_context(parent) if parent is not None else None
+            span = tracer.start_span("bare", ctx)
+            for i in range(12):
+                span.set_attribute(f"attr.{i}", i)
+            self.spans[run_id] = span
+
+        def _end(self, run_id: Any) -> None:
+            span = self.spans.pop(run_id, None)
+            if span is not None:
+                span.end()
+
+        def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: Any, parent_run_id: Any = None,
+                           **kwargs: Any) -> None:
+            self._start(run_id, parent_run_id)
+
+        def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: Any, parent_run_id: Any = None,
+                                **kwargs: Any) -> None:
+            self._start(run_id, parent_run_id)
+
+        def on_retriever_start(self, serialized: Any, query: Any, *, run_id: Any, parent_run_id: Any = None,
+                               **kwargs: Any) -> None:
+            self._start(run_id, parent_run_id)
+
+        def on_chain_end(self, outputs: Any, *, run_id: Any, **kwargs: Any) -> None:
+            self._end(run_id)
+
+        def on_llm_end(self, response: Any, *, run_id: Any, **kwargs: Any) -> None:
+            self._end(run_id)
+
+        def on_retriever_end(self, documents: Any, *, run_id: Any, **kwargs: Any) -> None:
+            self._end(run_id)
+
+    return BareSpans()
+
+
+def bench_langchain(floor: float, calls: int, rounds: int) -> None:
+    """A LangChain RAG chain (retriever, prompt, fake chat model, parser); overhead per span created.
+
+    ``ctx`` compares with a bare-span callback handler in the same chain: LangChain's own cost of
+    calling a handler, plus one bare span per run where the chain's work competes for the caches."""
+    try:
+        from langchain_core.language_models.fake_chat_models import FakeListChatModel
+    except ImportError:
+        return
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_core.runnables import RunnableLambda
+
+    from llm_observatory.instrumentation.langchain import LangChainInstrumentor
+    from llm_observatory.testing import capture
+    from tests.langchain.conftest import KeywordRetriever
+
+    prompt = ChatPromptTemplate.from_messages([("system", "Context: {context}"), ("human", "{question}")])
+    model = FakeListChatModel(responses=["Paris is the capital of France."])
+    retriever = KeywordRetriever()
+
+    def retrieve(question: str) -> dict[str, str]:
+        return {"context": "\n".join(d.page_content for d in retriever.invoke(question)), "question": question}
+
+    chain = RunnableLambda(retrieve) | prompt | model | StrOutputParser()
+    bare = {"callbacks": [_bare_span_handler(trace.get_tracer("bench"))]}
+
+    def call() -> Any:
+        return chain.invoke("What is the capital of France?")
+
+    def call_bare() -> Any:
+        return chain.invoke("What is the capital of France?", config=bare)
+
+    inst = LangChainInstrumentor()
+    inst.instrument()
+    with capture() as cap:
+        call()
+    spans = len(cap.spans())
+    inst.uninstrument()
+    n = max(calls // 10, 20)
+    base, with_us, background = traced_toggled({"chain": call}, inst.instrument, inst.uninstrument, n, rounds)
+    bare_s = measure({"chain": call, "bare": call_bare}, calls=n, rounds=rounds)
+    row(f"langchain: RAG chain, per span ({spans} spans)", base["chain"] / spans, with_us["chain"] / spans, floor,
+        "<= 1.5", background["chain"] / spans, (bare_s["bare"] - bare_s["chain"]) / spans)
+
+
 def bench_anthropic(floor: float, calls: int, rounds: int) -> None:
     """The real anthropic SDK over a mock transport, three ways: no tracing, the SDK's own tracing
     (the "enrich the native span" design would start from this cost), and ours (native skipped)."""
@@ -385,6 +478,7 @@ def main() -> None:
     bench_core(floor, calls, rounds)
     bench_openai(floor, calls, rounds)
     bench_anthropic(floor, calls, rounds)
+    bench_langchain(floor, calls, rounds)
     bench_memory(2_000 if args.quick else 20_000)
     observatory.shutdown()
     bench_pricing(calls, rounds)
