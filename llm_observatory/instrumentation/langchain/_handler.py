@@ -17,13 +17,14 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind
 
 from ... import semconv as sc
 from ...pricing import tokens
+from .._core._framework import MAX_UNITS, ContextStack, Unit, captured, end_unit
 from .._core._guard import report
-from .._core._inference import Inference, error_type
-from .._core._messages import dump_json, parse_arguments, to_jsonable
+from .._core._inference import Inference
+from .._core._messages import parse_arguments
 from .._core._suppression import SLOT_KEY, InferenceSlot
 from .._core._telemetry import Telemetry
 from . import _content as lc
@@ -31,17 +32,8 @@ from . import _content as lc
 if TYPE_CHECKING:
     from opentelemetry.context import Context
 
-try:  # detach without OpenTelemetry's error log when a context was already left
-    from opentelemetry.context import _RUNTIME_CONTEXT as _runtime_context
-
-    _runtime: Any = _runtime_context
-except ImportError:  # pragma: no cover
-    _runtime = None
-
 _INTERNAL = SpanKind.INTERNAL
 _CLIENT = SpanKind.CLIENT
-#: Runs tracked at once, at most; beyond it the oldest are ended (a leak guard, never hit in practice).
-MAX_RUNS = 10_000
 _HIDDEN_TAG = "langsmith:hidden"
 #: Top-level runs with these names are agents.
 _AGENT_NAMES = frozenset({"AgentExecutor"})
@@ -49,27 +41,6 @@ _AGENT_NAMES = frozenset({"AgentExecutor"})
 _AGENT_NODES = frozenset({"agent"})
 #: LangGraph's control-flow exceptions are not errors.
 _CONTROL_FLOW = frozenset({"GraphInterrupt", "NodeInterrupt", "ParentCommand", "GraphBubbleUp"})
-
-
-class _Run:
-    """One LangChain run: its span (``None`` for a hidden run) and the context its children use."""
-
-    __slots__ = ("attached", "ctx", "has_call_id", "inference", "kind", "metric", "name", "released", "span", "t0",
-                 "tel", "token")
-
-    def __init__(self, tel: Telemetry, span: Span | None, ctx: Context, kind: str, name: str) -> None:
-        self.tel = tel
-        self.span = span
-        self.ctx = ctx
-        self.kind = kind
-        self.name = name
-        self.inference: Inference | None = None
-        self.has_call_id = False
-        self.metric: str | None = None
-        self.token: object = None
-        self.attached = False
-        self.released = False
-        self.t0 = time.perf_counter()
 
 
 class ObservatoryCallbackHandler(BaseCallbackHandler):  # type: ignore[misc]
@@ -81,9 +52,8 @@ class ObservatoryCallbackHandler(BaseCallbackHandler):  # type: ignore[misc]
     def __init__(self, telemetry: Callable[[], Telemetry]) -> None:
         super().__init__()
         self._telemetry = telemetry
-        self._runs: dict[UUID, _Run] = {}
-        #: Runs whose span context is attached, by ``id(ctx)``, until they are detached in order.
-        self._attached: dict[int, _Run] = {}
+        self._runs: dict[UUID, Unit] = {}
+        self._stack = ContextStack()
         self.enabled = True
 
     # --- bookkeeping -----------------------------------------------------------------------
@@ -95,27 +65,15 @@ class ObservatoryCallbackHandler(BaseCallbackHandler):  # type: ignore[misc]
                 return parent.ctx, True
         return otel_context.get_current(), False
 
-    def _track(self, run_id: UUID, run: _Run) -> None:
+    def _track(self, run_id: UUID, run: Unit) -> None:
         runs = self._runs
         runs[run_id] = run
-        if len(runs) > MAX_RUNS:
+        if len(runs) > MAX_UNITS:
             try:
                 oldest = next(iter(runs))
                 stale = runs.pop(oldest, None)
                 if stale is not None and stale.span is not None:
                     stale.span.end()
-            except (StopIteration, RuntimeError):
-                pass
-
-    def _attach(self, run: _Run) -> None:
-        """Make the run's span current for the code it runs."""
-        run.token = otel_context.attach(run.ctx)
-        run.attached = True
-        attached = self._attached
-        attached[id(run.ctx)] = run
-        if len(attached) > MAX_RUNS:  # contexts that were left without us (gone tasks)
-            try:
-                attached.pop(next(iter(attached)), None)
             except (StopIteration, RuntimeError):
                 pass
 
@@ -126,92 +84,32 @@ class ObservatoryCallbackHandler(BaseCallbackHandler):  # type: ignore[misc]
         so what the handler attached stays in that task; the run's generator enters it here.
         """
         run = self._runs.get(run_id)
-        if run is None or run.span is None or run.released or otel_context.get_current() is run.ctx:
-            return
-        self._attach(run)
-
-    def _release(self, run: _Run) -> None:
-        """Leave the run's context; contexts are only ever left in reverse order of entry, so a
-        run that ends before the one entered after it (a multi-prompt ``generate``) waits for it."""
-        if not run.attached or run.released:
-            return
-        run.released = True
-        attached = self._attached
-        while True:
-            current = otel_context.get_current()
-            top = attached.get(id(current))
-            if top is None or top.ctx is not current or not top.released:
-                return
-            try:
-                if _runtime is not None:
-                    _runtime.detach(top.token)
-                else:  # pragma: no cover
-                    otel_context.detach(top.token)  # type: ignore[arg-type]
-            except Exception:
-                return  # entered in another context, which is gone: nothing of ours is left current
-            finally:
-                attached.pop(id(current), None)
+        if run is not None:
+            self._stack.enter(run)
 
     def _start(self, run_id: UUID, parent_run_id: UUID | None, kind: str, name: str,
                span_name: str, span_kind: SpanKind, attrs: dict[str, Any],
-               tags: list[str] | None, metadata: dict[str, Any] | None) -> _Run | None:
+               tags: list[str] | None, metadata: dict[str, Any] | None) -> Unit | None:
         if not self.enabled:
             return None
         parent_ctx, _ = self._parent(parent_run_id)
         tel = self._telemetry()
         if tags and _HIDDEN_TAG in tags:
-            run = _Run(tel, None, parent_ctx, kind, name)  # children attach to the visible parent
+            run = Unit(tel, None, parent_ctx, kind, name)  # children attach to the visible parent
             self._track(run_id, run)
             return run
         lc.tags_and_metadata(tags, metadata, attrs)
         span = tel.tracer.start_span(span_name, parent_ctx, span_kind, attrs)
-        run = _Run(tel, span, otel_trace.set_span_in_context(span, parent_ctx), kind, name)
+        run = Unit(tel, span, otel_trace.set_span_in_context(span, parent_ctx), kind, name)
         self._track(run_id, run)
         return run
 
     def _end(self, run_id: UUID, error: BaseException | None = None,
-             outputs: Callable[[_Run, Span], None] | None = None) -> None:
+             outputs: Callable[[Unit, Span], None] | None = None) -> None:
         run = self._runs.pop(run_id, None)
-        if run is None:
-            return
-        end_time = time.time_ns()
-        self._release(run)
-        inference = run.inference
-        if inference is not None:
-            inference.end(error)
-            return
-        span = run.span
-        if span is None:
-            return
-        try:
-            failed = error is not None and type(error).__name__ not in _CONTROL_FLOW
-            if failed:
-                assert error is not None
-                etype = error_type(error)
-                span.set_attribute(sc.ERROR_TYPE, etype)
-                span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:512]))
-                span.record_exception(error)
-            elif outputs is not None and span.is_recording():
-                outputs(run, span)
-            if run.metric is not None:
-                self._record_metric(run, error if failed else None)
-        except Exception as exc:
-            report("langchain.end", exc)
-        finally:
-            span.end(end_time)
-
-    @staticmethod
-    def _record_metric(run: _Run, error: BaseException | None) -> None:
-        run.tel.metrics.record_duration(str(run.metric), run.name, time.perf_counter() - run.t0,
-                                        None if error is None else error_type(error))
-
-    @staticmethod
-    def _captured(run: _Run, value: Any) -> str:
-        tel = run.tel
-        value = to_jsonable(value)
-        if tel.redactor is not None:
-            value = tel.redactor.value(value)[0]
-        return dump_json(value, tel.max_content_length)
+        if run is not None:
+            self._stack.release(run)
+            end_unit(run, error, outputs, _CONTROL_FLOW)
 
     def context_of(self, run_id: UUID | None) -> Context | None:
         """The context a model run's provider call belongs in (see the ``_generate_with_cache`` wrapper)."""
@@ -257,13 +155,13 @@ class ObservatoryCallbackHandler(BaseCallbackHandler):  # type: ignore[misc]
                 return
             run.metric = metric
             if run.tel.capture_content and run.span.is_recording():
-                run.span.set_attribute(sc.LLM_INPUT, self._captured(run, inputs))
-            self._attach(run)
+                run.span.set_attribute(sc.LLM_INPUT, captured(run, inputs))
+            self._stack.attach(run)
         except Exception as exc:
             report("langchain.chain_start", exc)
 
     @staticmethod
-    def _becomes_agent(graph: _Run | None) -> None:
+    def _becomes_agent(graph: Unit | None) -> None:
         """A graph with an ``agent`` node (LangGraph's prebuilt ReAct agent) is an agent."""
         if graph is None or graph.span is None or graph.kind != sc.Operation.INVOKE_WORKFLOW:
             return
@@ -335,10 +233,10 @@ class ObservatoryCallbackHandler(BaseCallbackHandler):  # type: ignore[misc]
                                             for p in prompt]
         inference.estimate = _estimator(inference, prompt, provider, model)
         ctx = otel_trace.set_span_in_context(inference.span, otel_context.set_value(SLOT_KEY, slot, parent_ctx))
-        run = _Run(tel, inference.span, ctx, "model", model or "")
+        run = Unit(tel, inference.span, ctx, "model", model or "")
         run.inference = inference
         self._track(run_id, run)
-        self._attach(run)
+        self._stack.attach(run)
 
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
         run = self._runs.get(run_id)
@@ -349,7 +247,7 @@ class ObservatoryCallbackHandler(BaseCallbackHandler):  # type: ignore[misc]
         if not inference.chunks:
             inference.first_ns = now
             inference.stream = True
-            self._release(run)  # the provider call has started: its span has its parent
+            self._stack.release(run)  # the provider call has started: its span has its parent
         inference.last_ns = now
         inference.chunks += 1
 
@@ -394,14 +292,14 @@ class ObservatoryCallbackHandler(BaseCallbackHandler):  # type: ignore[misc]
             run.has_call_id = sc.GEN_AI_TOOL_CALL_ID in attrs
             if run.tel.capture_content and run.span.is_recording():
                 arguments = inputs if inputs is not None else parse_arguments(input_str)
-                run.span.set_attribute(sc.GEN_AI_TOOL_CALL_ARGUMENTS, self._captured(run, arguments))
-            self._attach(run)
+                run.span.set_attribute(sc.GEN_AI_TOOL_CALL_ARGUMENTS, captured(run, arguments))
+            self._stack.attach(run)
         except Exception as exc:
             report("langchain.tool_start", exc)
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         try:
-            self._end(run_id, None, lambda run, span: _tool_result(self, run, span, output))
+            self._end(run_id, None, lambda run, span: _tool_result(run, span, output))
         except Exception as exc:
             report("langchain.tool_end", exc)
 
@@ -426,13 +324,13 @@ class ObservatoryCallbackHandler(BaseCallbackHandler):  # type: ignore[misc]
             if run.tel.capture_content and run.span.is_recording():
                 text = query if run.tel.redactor is None else run.tel.redactor.value(query)[0]
                 run.span.set_attribute(sc.GEN_AI_RETRIEVAL_QUERY_TEXT, str(text)[: run.tel.max_content_length])
-            self._attach(run)
+            self._stack.attach(run)
         except Exception as exc:
             report("langchain.retriever_start", exc)
 
     def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
         try:
-            self._end(run_id, None, lambda run, span: _documents(self, run, span, documents))
+            self._end(run_id, None, lambda run, span: _documents(run, span, documents))
         except Exception as exc:
             report("langchain.retriever_end", exc)
 
@@ -444,27 +342,27 @@ class ObservatoryCallbackHandler(BaseCallbackHandler):  # type: ignore[misc]
 
 
 # --- outputs -------------------------------------------------------------------------------------
-def _chain_outputs(outputs: Any) -> Callable[[_Run, Span], None]:
-    def record(run: _Run, span: Span) -> None:
+def _chain_outputs(outputs: Any) -> Callable[[Unit, Span], None]:
+    def record(run: Unit, span: Span) -> None:
         if run.tel.capture_content:
-            span.set_attribute(sc.LLM_OUTPUT, ObservatoryCallbackHandler._captured(run, outputs))
+            span.set_attribute(sc.LLM_OUTPUT, captured(run, outputs))
     return record
 
 
-def _tool_result(handler: ObservatoryCallbackHandler, run: _Run, span: Span, output: Any) -> None:
+def _tool_result(run: Unit, span: Span, output: Any) -> None:
     call_id = getattr(output, "tool_call_id", None)  # older langchain-core names it only here
     if isinstance(call_id, str) and call_id and not run.has_call_id:
         span.set_attribute(sc.GEN_AI_TOOL_CALL_ID, call_id)
     if run.tel.capture_content:
-        span.set_attribute(sc.GEN_AI_TOOL_CALL_RESULT, handler._captured(run, lc.tool_output(output)))
+        span.set_attribute(sc.GEN_AI_TOOL_CALL_RESULT, captured(run, lc.tool_output(output)))
 
 
-def _documents(handler: ObservatoryCallbackHandler, run: _Run, span: Span, documents: Any) -> None:
+def _documents(run: Unit, span: Span, documents: Any) -> None:
     docs = list(documents or ())
     span.set_attribute(sc.LLM_RETRIEVAL_DOCUMENT_COUNT, len(docs))
     if run.tel.capture_content:
         span.set_attribute(sc.GEN_AI_RETRIEVAL_DOCUMENTS,
-                           handler._captured(run, [lc.document(d, True) for d in docs]))
+                           captured(run, [lc.document(d, True) for d in docs]))
 
 
 def _estimator(inference: Inference, prompt: list[Any], provider: str,

@@ -1,0 +1,146 @@
+"""What framework adapters (LangChain, LlamaIndex) share: a unit of work with its span, the
+context it makes current, and how it ends.
+
+A framework tells us when its runs start and end through callbacks, not by calling a function we
+wrap, so the span context cannot be entered and left in one ``with`` block. :class:`ContextStack`
+enters a unit's context when it starts and leaves it when it ends, always in reverse order of
+entry: a unit that ends before the one entered after it (a multi-prompt ``generate``, a stream
+outliving its query) waits for that one to be left first. Nothing of ours stays current after the
+framework's work is done.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context as otel_context
+from opentelemetry.trace import Span, Status, StatusCode
+
+from ... import semconv as sc
+from ._guard import report
+from ._inference import Inference, error_type
+from ._messages import dump_json, to_jsonable
+from ._telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+
+try:  # leave a context without OpenTelemetry's error log when it was entered elsewhere
+    from opentelemetry.context import _RUNTIME_CONTEXT as _runtime_context
+
+    _runtime: Any = _runtime_context
+except ImportError:  # pragma: no cover
+    _runtime = None
+
+#: Units tracked at once, at most, per adapter; beyond it the oldest are dropped (a leak guard).
+MAX_UNITS = 10_000
+
+
+class Unit:
+    """One framework unit of work: its span (``None`` for a hidden one), and its children's context."""
+
+    __slots__ = ("attached", "ctx", "has_call_id", "inference", "kind", "metric", "name", "released", "span", "t0",
+                 "tel", "token")
+
+    def __init__(self, tel: Telemetry, span: Span | None, ctx: Context, kind: str, name: str) -> None:
+        self.tel = tel
+        self.span = span
+        self.ctx = ctx
+        self.kind = kind
+        self.name = name
+        #: Set when the unit is a model call (its span is the inference's).
+        self.inference: Inference | None = None
+        #: ``execute_tool``, ``invoke_agent`` or ``invoke_workflow``: the duration metric to record.
+        self.metric: str | None = None
+        self.has_call_id = False
+        self.token: object = None
+        self.attached = False
+        self.released = False
+        self.t0 = time.perf_counter()
+
+
+class ContextStack:
+    """Enters units' contexts and leaves them in reverse order of entry."""
+
+    def __init__(self) -> None:
+        #: Units whose context is entered, by ``id(ctx)``, until they are left.
+        self._entered: dict[int, Unit] = {}
+
+    def attach(self, unit: Unit) -> None:
+        """Make the unit's span current for the code it runs."""
+        unit.token = otel_context.attach(unit.ctx)
+        unit.attached = True
+        entered = self._entered
+        entered[id(unit.ctx)] = unit
+        if len(entered) > MAX_UNITS:  # contexts that were left without us (tasks that are gone)
+            try:
+                entered.pop(next(iter(entered)), None)
+            except (StopIteration, RuntimeError):
+                pass
+
+    def enter(self, unit: Unit) -> None:
+        """Make the unit current in the caller's context, unless it already is."""
+        if unit.span is None or unit.released or otel_context.get_current() is unit.ctx:
+            return
+        self.attach(unit)
+
+    def release(self, unit: Unit) -> None:
+        """The unit is done with its context: leave it, and any released ones it was covering."""
+        if not unit.attached or unit.released:
+            return
+        unit.released = True
+        entered = self._entered
+        while True:
+            current = otel_context.get_current()
+            top = entered.get(id(current))
+            if top is None or top.ctx is not current or not top.released:
+                return
+            try:
+                if _runtime is not None:
+                    _runtime.detach(top.token)
+                else:  # pragma: no cover
+                    otel_context.detach(top.token)  # type: ignore[arg-type]
+            except Exception:
+                return  # entered in another context, which is gone: nothing of ours is left current
+            finally:
+                entered.pop(id(current), None)
+
+
+def captured(unit: Unit, value: Any) -> str:
+    """``value`` as redacted, bounded JSON (content capture is on)."""
+    tel = unit.tel
+    value = to_jsonable(value)
+    if tel.redactor is not None:
+        value = tel.redactor.value(value)[0]
+    return dump_json(value, tel.max_content_length)
+
+
+def end_unit(unit: Unit, error: BaseException | None, outputs: Callable[[Unit, Span], None] | None = None,
+             not_errors: frozenset[str] = frozenset()) -> None:
+    """End a unit's span once: its error or outputs, and its duration metric. Never raises."""
+    end_time = time.time_ns()
+    inference = unit.inference
+    if inference is not None:
+        inference.end(error)
+        return
+    span = unit.span
+    if span is None:
+        return
+    try:
+        failed = error is not None and type(error).__name__ not in not_errors
+        if failed:
+            assert error is not None
+            span.set_attribute(sc.ERROR_TYPE, error_type(error))
+            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:512]))
+            span.record_exception(error)
+        elif outputs is not None and span.is_recording():
+            outputs(unit, span)
+        if unit.metric is not None:
+            unit.tel.metrics.record_duration(unit.metric, unit.name, time.perf_counter() - unit.t0,
+                                             error_type(error) if failed and error is not None else None)
+    except Exception as exc:
+        report("framework.end", exc)
+    finally:
+        span.end(end_time)
