@@ -14,7 +14,7 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole test suite."""
-    session.install("-e", ".[openai,anthropic,langchain]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.install("-e", ".[openai,anthropic,langchain,llamaindex]", *nox.project.dependency_groups(PYPROJECT, "test"))
     session.run("pytest", *session.posargs)
 
 
@@ -24,6 +24,8 @@ OLDEST = {
     "openai": (["openai==1.92.0"], "tests/openai"),
     "anthropic": (["anthropic==0.40.0"], "tests/anthropic"),
     "langchain": (["langchain-core==0.3.0", "langchain-openai", "langchain-anthropic", "langgraph"], "tests/langchain"),
+    "llamaindex": (["llama-index-core==0.12.0", "llama-index-llms-openai", "llama-index-embeddings-openai"],
+                   "tests/llamaindex"),
 }
 
 
@@ -32,7 +34,7 @@ OLDEST = {
 def compat(session: nox.Session, package: str) -> None:
     """An integration's tests against its oldest supported release."""
     pins, tests_dir = OLDEST[package]
-    session.install("-e", ".[openai,anthropic,langchain]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.install("-e", ".[openai,anthropic,langchain,llamaindex]", *nox.project.dependency_groups(PYPROJECT, "test"))
     session.install(*pins)
     session.run("pytest", tests_dir, *session.posargs)
 
@@ -46,14 +48,15 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package."""
-    session.install("-e", ".[openai,anthropic,langchain]", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
+    session.install("-e", ".[openai,anthropic,langchain,llamaindex]",
+                    *nox.project.dependency_groups(PYPROJECT, "typecheck"))
     session.run("mypy")
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks: overhead as ratios to the uninstrumented call and to one bare span."""
-    session.install("-e", ".[openai,anthropic,langchain]")
+    session.install("-e", ".[openai,anthropic,langchain,llamaindex]")
     session.run("python", "-m", "tests.benchmarks", *session.posargs)
 
 

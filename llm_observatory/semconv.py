@@ -204,6 +204,8 @@ LLM_LANGCHAIN_TAGS: Final = "llm.langchain.tags"
 LLM_LANGCHAIN_METADATA_PREFIX: Final = "llm.langchain.metadata."
 LLM_LANGGRAPH_NODE: Final = "llm.langgraph.node"
 LLM_LANGGRAPH_STEP: Final = "llm.langgraph.step"
+LLM_LLAMAINDEX_KIND: Final = "llm.llamaindex.kind"
+LLM_RERANK_TOP_N: Final = "llm.rerank.top_n"
 LLM_RETRIEVAL_DOCUMENT_COUNT: Final = "llm.retrieval.document_count"
 LLM_STREAM_CHUNKS: Final = "llm.stream.chunks"
 

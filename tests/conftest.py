@@ -6,6 +6,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,6 +36,38 @@ def cap() -> Iterator[Capture]:
 def cap_content() -> Iterator[Capture]:
     with capture(capture_content=True) as c:
         yield c
+
+
+def span_tree(cap: Capture, unordered: Any = None) -> list[Any]:
+    """The captured span forest as nested ``(name, [children])`` (a leaf is its name), children in
+    start order; under spans for which ``unordered(name)`` is true (concurrent branches), by name."""
+    spans = cap.snapshot()
+    children: dict[Any, list[dict[str, Any]]] = {}
+    for s in spans:
+        children.setdefault(s["parent_id"], []).append(s)
+
+    def build(span: dict[str, Any]) -> Any:
+        kids = [build(c) for c in children.get(span["span_id"], [])]
+        if unordered is not None and unordered(span["name"]):
+            kids.sort(key=lambda k: k if isinstance(k, str) else k[0])
+        return (span["name"], kids) if kids else span["name"]
+    return [build(s) for s in children.get(None, [])]
+
+
+def traced_and_plain(instrumentor: Any, run: Any) -> tuple[Any, Any]:
+    """``run()`` instrumented, then with ``instrumentor`` off (and re-instrumented after): the
+    differential check that instrumentation changes nothing the application sees."""
+    with capture() as cap:
+        traced = run()
+    assert cap.spans(), "the instrumented run should trace something"
+    instrumentor.uninstrument()
+    try:
+        with capture() as bare:
+            plain = run()
+        assert bare.spans() == []
+    finally:
+        instrumentor.instrument()
+    return traced, plain
 
 
 def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 60,

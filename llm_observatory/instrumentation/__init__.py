@@ -6,4 +6,5 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "openai": ("openai", "llm_observatory.instrumentation.openai:OpenAIInstrumentor"),
     "anthropic": ("anthropic", "llm_observatory.instrumentation.anthropic:AnthropicInstrumentor"),
     "langchain": ("langchain_core", "llm_observatory.instrumentation.langchain:LangChainInstrumentor"),
+    "llamaindex": ("llama_index.core", "llm_observatory.instrumentation.llamaindex:LlamaIndexInstrumentor"),
 }

@@ -21,6 +21,7 @@ from opentelemetry import trace
 import llm_observatory as observatory
 from llm_observatory.instrumentation.langchain import LangChainInstrumentor
 from llm_observatory.testing import Capture, capture
+from tests.conftest import span_tree, traced_and_plain
 
 from .conftest import KeywordRetriever, ToolFakeChatModel
 
@@ -35,18 +36,7 @@ def rag_chain(model: Any) -> Any:
 
 
 def tree(cap: Capture) -> list[Any]:
-    """The span forest as nested ``(name, [children])``, children in start order."""
-    spans = cap.snapshot()
-    children: dict[Any, list[dict[str, Any]]] = {}
-    for s in spans:
-        children.setdefault(s["parent_id"], []).append(s)
-
-    def build(span: dict[str, Any]) -> Any:
-        kids = [build(c) for c in children.get(span["span_id"], [])]
-        if span["name"].startswith("RunnableParallel"):  # branches run concurrently: any order
-            kids.sort(key=lambda k: k if isinstance(k, str) else k[0])
-        return (span["name"], kids) if kids else span["name"]
-    return [build(s) for s in children.get(None, [])]
+    return span_tree(cap, unordered=lambda name: name.startswith("RunnableParallel"))  # branches run concurrently
 
 
 def by_name(cap: Capture, name: str) -> list[dict[str, Any]]:
@@ -169,16 +159,7 @@ def test_differential_transparency(call: Callable[[Any, Any], Any], instrumented
     def run() -> Any:
         chain = rag_chain(FakeListChatModel(responses=["Paris is the capital."]))
         return call(chain, "capital of France?")
-    with capture() as cap:
-        traced = run()
-    assert cap.spans()
-    instrumented.uninstrument()
-    try:
-        with capture() as bare:
-            plain = run()
-        assert bare.spans() == []
-    finally:
-        instrumented.instrument()
+    traced, plain = traced_and_plain(instrumented, run)
     assert traced == plain and type(traced) is type(plain)
 
 

@@ -86,6 +86,20 @@ class ContextStack:
             return
         self.attach(unit)
 
+    def chunk(self, unit: Unit | None) -> None:
+        """A model unit streamed a chunk: time it; at the first, leave its context (the provider
+        call beneath has started, so its span has its parent)."""
+        inference = unit.inference if unit is not None else None
+        if unit is None or inference is None:
+            return
+        now = time.perf_counter_ns()
+        if not inference.chunks:
+            inference.first_ns = now
+            inference.stream = True
+            self.release(unit)
+        inference.last_ns = now
+        inference.chunks += 1
+
     def release(self, unit: Unit) -> None:
         """The unit is done with its context: leave it, and any released ones it was covering."""
         if not unit.attached or unit.released:

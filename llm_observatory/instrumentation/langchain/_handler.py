@@ -9,7 +9,6 @@ then calls it in the run's own context, even for async code.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -239,17 +238,7 @@ class ObservatoryCallbackHandler(BaseCallbackHandler):  # type: ignore[misc]
         self._stack.attach(run)
 
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        run = self._runs.get(run_id)
-        if run is None or run.inference is None:
-            return
-        inference = run.inference
-        now = time.perf_counter_ns()
-        if not inference.chunks:
-            inference.first_ns = now
-            inference.stream = True
-            self._stack.release(run)  # the provider call has started: its span has its parent
-        inference.last_ns = now
-        inference.chunks += 1
+        self._stack.chunk(self._runs.get(run_id))
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         run = self._runs.get(run_id)
