@@ -23,10 +23,14 @@ def _reply(body: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]]]:
                        "function": {"name": "lookup_order", "arguments": json.dumps({"order_id": order})}}]
     if last["role"] == "tool":
         return f"Good news: your order is {json.loads(last['content'])['status']}.", []
-    first = body["messages"][0]
-    if first["role"] == "system" and "Context:" in str(first["content"]):
-        context = str(first["content"]).split("Context:", 1)[1].strip().split("\n")[0]
-        return f"According to our handbook: {context}", []
+    for msg in body["messages"]:  # a RAG prompt: answer from the first line of its context
+        text = str(msg.get("content") or "")
+        for marker in ("Context:", "---------------------"):
+            if marker in text:
+                context = [line for line in text.split(marker, 1)[1].splitlines() if line.strip()
+                           and ":" not in line[:12]]
+                if context:
+                    return f"According to our handbook: {context[0].strip()}", []
     return "Hello! How can I help with your order today?", []
 
 

@@ -94,7 +94,11 @@ def _details(span: ReadableSpan) -> str:
     tin, tout = a.get(sc.GEN_AI_USAGE_INPUT_TOKENS), a.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS)
     if tin is not None or tout is not None:
         est = "~" if a.get(sc.LLM_USAGE_ESTIMATED) else ""
-        parts.append(f"in {est}{tin if tin is not None else '?'} / out {est}{tout if tout is not None else '?'} tok")
+        if tout is None and a.get(sc.GEN_AI_OPERATION_NAME) == sc.Operation.EMBEDDINGS:
+            parts.append(f"in {est}{tin} tok")  # embeddings have no output tokens
+        else:
+            shown_in, shown_out = ("?" if t is None else t for t in (tin, tout))
+            parts.append(f"in {est}{shown_in} / out {est}{shown_out} tok")
     ttfc = a.get(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
     if ttfc is not None:
         parts.append(f"ttft {ttfc * 1000:,.0f} ms")

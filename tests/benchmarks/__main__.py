@@ -273,6 +273,107 @@ def bench_langchain(floor: float, calls: int, rounds: int) -> None:
         "<= 1.5", background["chain"] / spans, (bare_s["bare"] - bare_s["chain"]) / spans)
 
 
+def _bare_llamaindex_handlers(tracer: Any) -> tuple[Any, Any]:
+    """The least a LlamaIndex → OpenTelemetry bridge can do for the same spans as ours: a bare span
+    (12 attributes) per mapped dispatcher span and per model or embedding call."""
+    from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+    from llama_index.core.instrumentation.span import SimpleSpan
+    from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
+
+    from llm_observatory.instrumentation.llamaindex._content import kind_of
+
+    open_spans: dict[str, Any] = {}
+
+    def start(key: str, parent: Any) -> None:
+        parent_span = open_spans.get(parent) if parent else None
+        span = tracer.start_span("bare", trace.set_span_in_context(parent_span) if parent_span else None)
+        for i in range(12):
+            span.set_attribute(f"attr.{i}", i)
+        open_spans[key] = span
+
+    def end(key: str) -> None:
+        span = open_spans.pop(key, None)
+        if span is not None:
+            span.end()
+
+    class BareSpans(BaseSpanHandler[SimpleSpan]):  # type: ignore[misc]
+        def span_enter(self, id_: str, bound_args: Any, instance: Any = None, parent_id: Any = None,
+                       tags: Any = None, **kwargs: Any) -> None:
+            if kind_of(instance, id_.partition("-")[0].rpartition(".")[2]) is not None:
+                start(id_, parent_id)
+
+        def span_exit(self, id_: str, *args: Any, **kwargs: Any) -> None:
+            end(id_)
+
+        def span_drop(self, id_: str, *args: Any, **kwargs: Any) -> None:
+            end(id_)
+
+        def new_span(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+        def prepare_to_exit_span(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+        def prepare_to_drop_span(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    class BareEvents(BaseEventHandler):  # type: ignore[misc]
+        def handle(self, event: Any, **kwargs: Any) -> None:
+            name = type(event).__name__
+            if name in ("LLMCompletionStartEvent", "LLMChatStartEvent", "EmbeddingStartEvent"):
+                start("model:" + str(event.span_id), event.span_id)
+            elif name in ("LLMCompletionEndEvent", "LLMChatEndEvent", "EmbeddingEndEvent"):
+                end("model:" + str(event.span_id))
+
+    return BareSpans(), BareEvents()
+
+
+def bench_llamaindex(floor: float, calls: int, rounds: int) -> None:
+    """A LlamaIndex query (retriever, MockEmbedding, synthesizer, MockLLM); overhead per span created.
+    ``ctx`` compares with bare-span handlers making the same spans (LlamaIndex's cost of calling
+    handlers included)."""
+    try:
+        from llama_index.core import Document, VectorStoreIndex
+        from llama_index.core.embeddings import MockEmbedding
+        from llama_index.core.instrumentation import get_dispatcher
+        from llama_index.core.llms import MockLLM
+    except ImportError:
+        return
+    from llm_observatory.instrumentation.llamaindex import LlamaIndexInstrumentor
+    from llm_observatory.testing import capture
+
+    index = VectorStoreIndex.from_documents([Document(text="Paris is the capital of France."),
+                                             Document(text="Berlin is the capital of Germany.")],
+                                            embed_model=MockEmbedding(embed_dim=8))
+    engine = index.as_query_engine(llm=MockLLM(max_tokens=8), similarity_top_k=1)
+
+    def call() -> Any:
+        return engine.query("What is the capital of France?")
+
+    inst = LlamaIndexInstrumentor()
+    inst.instrument()
+    with capture() as cap:
+        call()
+    spans = len(cap.spans())
+    inst.uninstrument()
+    n = max(calls // 10, 20)
+    base, with_us, background = traced_toggled({"query": call}, inst.instrument, inst.uninstrument, n, rounds)
+    dispatcher = get_dispatcher()
+    bare_span, bare_event = _bare_llamaindex_handlers(trace.get_tracer("bench"))
+
+    def bare_on() -> None:
+        dispatcher.span_handlers.append(bare_span)
+        dispatcher.event_handlers.append(bare_event)
+
+    def bare_off() -> None:
+        dispatcher.span_handlers.remove(bare_span)
+        dispatcher.event_handlers.remove(bare_event)
+
+    plain, bare = measure_toggled({"query": call}, bare_on, bare_off, calls=n, rounds=rounds)
+    row(f"llamaindex: query, per span ({spans} spans)", base["query"] / spans, with_us["query"] / spans, floor,
+        "<= 1.5", background["query"] / spans, (bare["query"] - plain["query"]) / spans)
+
+
 def bench_anthropic(floor: float, calls: int, rounds: int) -> None:
     """The real anthropic SDK over a mock transport, three ways: no tracing, the SDK's own tracing
     (the "enrich the native span" design would start from this cost), and ours (native skipped)."""
@@ -479,6 +580,7 @@ def main() -> None:
     bench_openai(floor, calls, rounds)
     bench_anthropic(floor, calls, rounds)
     bench_langchain(floor, calls, rounds)
+    bench_llamaindex(floor, calls, rounds)
     bench_memory(2_000 if args.quick else 20_000)
     observatory.shutdown()
     bench_pricing(calls, rounds)
