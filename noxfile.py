@@ -14,7 +14,7 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole test suite."""
-    session.install("-e", ".[openai,anthropic,langchain,llamaindex]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.install("-e", ".[openai,anthropic,langchain,llamaindex,collector]", *nox.project.dependency_groups(PYPROJECT, "test"))
     session.run("pytest", *session.posargs)
 
 
@@ -34,7 +34,7 @@ OLDEST = {
 def compat(session: nox.Session, package: str) -> None:
     """An integration's tests against its oldest supported release."""
     pins, tests_dir = OLDEST[package]
-    session.install("-e", ".[openai,anthropic,langchain,llamaindex]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.install("-e", ".[openai,anthropic,langchain,llamaindex,collector]", *nox.project.dependency_groups(PYPROJECT, "test"))
     session.install(*pins)
     session.run("pytest", tests_dir, *session.posargs)
 
@@ -48,7 +48,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package."""
-    session.install("-e", ".[openai,anthropic,langchain,llamaindex]",
+    session.install("-e", ".[openai,anthropic,langchain,llamaindex,collector]",
                     *nox.project.dependency_groups(PYPROJECT, "typecheck"))
     session.run("mypy")
 
@@ -56,12 +56,12 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks: overhead as ratios to the uninstrumented call and to one bare span."""
-    session.install("-e", ".[openai,anthropic,langchain,llamaindex]")
+    session.install("-e", ".[openai,anthropic,langchain,llamaindex,collector]")
     session.run("python", "-m", "tests.benchmarks", *session.posargs)
 
 
 @nox.session
 def demo(session: nox.Session) -> None:
     """The main job: an instrumented example app, offline, printing its traces, tokens and cost."""
-    session.install("-e", ".[openai]")
+    session.install("-e", ".[openai,collector]")
     session.run("python", "examples/demo.py", *session.posargs)

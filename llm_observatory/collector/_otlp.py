@@ -113,8 +113,9 @@ def _parse(message_cls: Any, body: bytes) -> Any:
         raise DecodeError(f"not a valid OTLP protobuf {message_cls.__name__}: {exc}") from None
 
 
-def traces_from_protobuf(body: bytes) -> Batch:
-    request = _parse(trace_service_pb2.ExportTraceServiceRequest, body)
+def traces_from_protobuf(body: bytes, request: Any = None) -> Batch:
+    if request is None:
+        request = _parse(trace_service_pb2.ExportTraceServiceRequest, body)
     batch = Batch()
     spans, llm = batch.spans, batch.llm_metrics
     for rs in request.resource_spans:
@@ -151,8 +152,9 @@ def _point_id(digest: bytes, index: int) -> str:
     return f"{digest.hex()}-{index}"
 
 
-def metrics_from_protobuf(body: bytes) -> Batch:
-    request = _parse(metrics_service_pb2.ExportMetricsServiceRequest, body)
+def metrics_from_protobuf(body: bytes, request: Any = None) -> Batch:
+    if request is None:
+        request = _parse(metrics_service_pb2.ExportMetricsServiceRequest, body)
     digest = hashlib.blake2b(body, digest_size=12).digest()
     batch = Batch()
     points = batch.metric_points
@@ -183,8 +185,9 @@ def metrics_from_protobuf(body: bytes) -> Batch:
     return batch
 
 
-def logs_from_protobuf(body: bytes) -> Batch:
-    request = _parse(logs_service_pb2.ExportLogsServiceRequest, body)
+def logs_from_protobuf(body: bytes, request: Any = None) -> Batch:
+    if request is None:
+        request = _parse(logs_service_pb2.ExportLogsServiceRequest, body)
     digest = hashlib.blake2b(body, digest_size=12).digest()
     batch = Batch()
     records = batch.log_records
@@ -437,6 +440,65 @@ DECODERS = {
     (METRICS, False): metrics_from_protobuf, (METRICS, True): metrics_from_json,
     (LOGS, False): logs_from_protobuf, (LOGS, True): logs_from_json,
 }
+
+
+_MESSAGES: dict[str, Any] = {TRACES: trace_service_pb2.ExportTraceServiceRequest,
+                             METRICS: metrics_service_pb2.ExportMetricsServiceRequest,
+                             LOGS: logs_service_pb2.ExportLogsServiceRequest}
+
+
+@dataclass
+class Accepted:
+    """A request that passed validation: what the acknowledgement waits for. Rows are made later,
+    off the request path (:meth:`rows`), except for JSON, which is decoded whole to be validated."""
+
+    signal: str
+    body: bytes
+    is_json: bool
+    items: int
+    message: Any = None
+    batch: Batch | None = None
+
+    def rows(self) -> Batch:
+        if self.batch is not None:
+            return self.batch
+        return DECODERS[(self.signal, False)](self.body, self.message)  # type: ignore[call-arg]
+
+
+def _check_ids(raw: bytes, size: int, what: str, required: bool) -> None:
+    if len(raw) != size and (required or raw):
+        raise DecodeError(f"{what} must be {size} bytes, got {len(raw)}")
+
+
+def accept(signal: str, body: bytes, is_json: bool) -> Accepted:
+    """Validate one OTLP export request, cheaply for protobuf: the wire format and the ids."""
+    if is_json:
+        batch = decode(signal, body, True)
+        return Accepted(signal, body, True, len(batch), batch=batch)
+    request = _parse(_MESSAGES[signal], body)
+    items = 0
+    if signal == TRACES:
+        for rs in request.resource_spans:
+            for ss in rs.scope_spans:
+                for span in ss.spans:
+                    _check_ids(span.trace_id, 16, "trace_id", True)
+                    _check_ids(span.span_id, 8, "span_id", True)
+                    _check_ids(span.parent_span_id, 8, "parent_span_id", False)
+                items += len(ss.spans)
+    elif signal == METRICS:
+        for rm in request.resource_metrics:
+            for sm in rm.scope_metrics:
+                for metric in sm.metrics:
+                    kind = metric.WhichOneof("data")
+                    items += len(getattr(metric, kind).data_points) if kind else 0
+    else:
+        for rl in request.resource_logs:
+            for sl in rl.scope_logs:
+                for record in sl.log_records:
+                    _check_ids(record.trace_id, 16, "trace_id", False)
+                    _check_ids(record.span_id, 8, "span_id", False)
+                items += len(sl.log_records)
+    return Accepted(signal, body, False, items, message=request)
 
 
 def decode(signal: str, body: bytes, is_json: bool) -> Batch:

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 
-from ._otlp import Batch, decode
+from ._otlp import Accepted, Batch, accept, decode
 from ._spool import Position, Spool
 from .store import Store
 
@@ -37,7 +37,7 @@ class Pipeline:
         self.max_pending = max_pending
         self.batch_rows = batch_rows
         self.linger_s = linger_s
-        self._queue: deque[tuple[Position, Batch]] = deque()
+        self._queue: deque[tuple[Position, Accepted]] = deque()
         self._pending = 0
         self._order = threading.Lock()
         self._wake = threading.Condition(self._order)
@@ -72,9 +72,9 @@ class Pipeline:
             logger.info("LLM Observatory collector: replayed %d acknowledged requests from the spool", count)
 
     def submit(self, signal: str, body: bytes, is_json: bool) -> int:
-        """Accept one request (decoded, durable) or raise; returns how many items it held."""
-        batch = decode(signal, body, is_json)
-        size = len(batch)
+        """Accept one request (validated, durable) or raise; returns how many items it held."""
+        accepted = accept(signal, body, is_json)
+        size = accepted.items
         with self._order:
             if self._stopping:
                 raise ShuttingDown()
@@ -82,7 +82,7 @@ class Pipeline:
                 self.stats["refused_overload"] += 1
                 raise Overloaded()
             position = self.spool.append(signal, body, is_json)
-            self._queue.append((position, batch))
+            self._queue.append((position, accepted))
             self._pending += size
             self._idle.clear()
             self._wake.notify()
@@ -90,7 +90,7 @@ class Pipeline:
         self.stats["accepted"] += 1
         return size
 
-    def _take(self) -> tuple[Position, Batch] | None:
+    def _take(self) -> tuple[Position, Batch, int] | None:
         with self._order:
             while not self._queue:
                 if self._stopping:
@@ -98,15 +98,23 @@ class Pipeline:
                 self._idle.set()
                 self._wake.wait(0.5)
             deadline = time.monotonic() + self.linger_s
-            while (sum(len(b) for _, b in self._queue) < self.batch_rows and not self._stopping
+            while (sum(a.items for _, a in self._queue) < self.batch_rows and not self._stopping
                    and time.monotonic() < deadline):
                 self._wake.wait(max(0.0, deadline - time.monotonic()))
-            merged, last, rows = Batch(), self._queue[0][0], 0
-            while self._queue and rows < self.batch_rows:
-                last, batch = self._queue.popleft()
-                merged.extend(batch)
-                rows += len(batch)
-            return last, merged
+            taken: list[Accepted] = []
+            last, items = self._queue[0][0], 0
+            while self._queue and items < self.batch_rows:
+                last, accepted = self._queue.popleft()
+                taken.append(accepted)
+                items += accepted.items
+        merged = Batch()  # made outside the lock: receivers go on accepting meanwhile
+        for accepted in taken:
+            try:
+                merged.extend(accepted.rows())
+            except Exception as exc:
+                logger.error("LLM Observatory collector: an accepted %s request could not be stored: %s",
+                             accepted.signal, exc)
+        return last, merged, items
 
     def _store(self, batch: Batch) -> None:
         delay = 0.1
@@ -128,11 +136,11 @@ class Pipeline:
             if item is None:
                 self._idle.set()
                 return
-            position, batch = item
+            position, batch, items = item
             self._store(batch)
             self.spool.commit(position)
             with self._order:
-                self._pending -= len(batch)
+                self._pending -= items
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything accepted so far is stored."""

@@ -11,7 +11,7 @@ from google.protobuf import json_format
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llm_observatory.collector._otlp import SPAN_COLUMNS, DecodeError, decode
+from llm_observatory.collector._otlp import SPAN_COLUMNS, DecodeError, accept, decode
 
 from .conftest import genai_request
 
@@ -84,6 +84,10 @@ def test_malformed_requests_are_refused_with_a_reason(body: bytes, is_json: bool
 def test_fuzz_protobuf_never_crashes(body: bytes, signal: str) -> None:
     try:
         decode(signal, body, False)
+    except DecodeError:
+        pass
+    try:  # the receivers' path: validated first, rows made later
+        accept(signal, body, False).rows()
     except DecodeError:
         pass
 
