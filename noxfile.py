@@ -9,12 +9,14 @@ nox.options.sessions = ["tests", "compat", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
+#: Every integration and the collector: the tests exercise them all.
+EXTRAS = "openai,anthropic,langchain,llamaindex,collector"
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole test suite."""
-    session.install("-e", ".[openai,anthropic,langchain,llamaindex,collector]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.install("-e", f".[{EXTRAS}]", *nox.project.dependency_groups(PYPROJECT, "test"))
     session.run("pytest", *session.posargs)
 
 
@@ -34,7 +36,7 @@ OLDEST = {
 def compat(session: nox.Session, package: str) -> None:
     """An integration's tests against its oldest supported release."""
     pins, tests_dir = OLDEST[package]
-    session.install("-e", ".[openai,anthropic,langchain,llamaindex,collector]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.install("-e", f".[{EXTRAS}]", *nox.project.dependency_groups(PYPROJECT, "test"))
     session.install(*pins)
     session.run("pytest", tests_dir, *session.posargs)
 
@@ -48,15 +50,14 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package."""
-    session.install("-e", ".[openai,anthropic,langchain,llamaindex,collector]",
-                    *nox.project.dependency_groups(PYPROJECT, "typecheck"))
+    session.install("-e", f".[{EXTRAS}]", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
     session.run("mypy")
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks: overhead as ratios to the uninstrumented call and to one bare span."""
-    session.install("-e", ".[openai,anthropic,langchain,llamaindex,collector]")
+    session.install("-e", f".[{EXTRAS}]")
     session.run("python", "-m", "tests.benchmarks", *session.posargs)
 
 

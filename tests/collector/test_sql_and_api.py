@@ -85,7 +85,7 @@ def test_seed_cost_query_answers(stores: Any) -> None:
     assert rag["request_count"] == 8 and rag["total_tokens"] == 8 * 120
     assert rag["total_cost"] == pytest.approx(5 * 0.015 + 3 * 0.02)
     assert ("summarizer", "claude-3-opus-20240229") not in by_key  # 50 hours ago
-    assert [r[0] for r in rows][0] == "rag-service"  # ORDER BY total_cost DESC
+    assert rows[0][0] == "rag-service"  # ORDER BY total_cost DESC
 
 
 def test_seed_comparison_query_answers(stores: Any) -> None:
