@@ -20,7 +20,8 @@ class BadRequest(ValueError):
     """A query parameter is invalid (answered with 400 and this message)."""
 
 
-_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
+_RELATIVE = re.compile(r"^([0-9]{1,5})([smhdw])$")
+_RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 GROUPS = {"service": "service_name", "model": "model_name", "provider": "provider", "user": "user_id",
           "session": "session_id", "operation": "operation",
@@ -29,21 +30,28 @@ GROUPS = {"service": "service_name", "model": "model_name", "provider": "provide
 
 def parse_time(value: str | None, default: dt.datetime) -> dt.datetime:
     """An ISO 8601 time, or a time ago (``15m``, ``24h``, ``7d``); naive times are UTC."""
-    if value is None or value == "":
+    if value is None:
         return default
-    match = _RELATIVE.match(value.strip())
-    if match:
-        return dt.datetime.now(dt.timezone.utc) - dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    text = value.strip()
     try:
-        parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        match = _RELATIVE.match(text)
+        if match:
+            return dt.datetime.now(dt.timezone.utc) - dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        rfc = _RFC3339.match(text)
+        if rfc:  # RFC 3339: any fraction length, "Z", a leap second
+            day, hour_minute, second, fraction, zone = rfc.groups()
+            second = "59" if second == "60" else second
+            zone = "+00:00" if zone in (None, "Z", "z") else zone
+            text = f"{day}T{hour_minute}:{second}{(fraction or '')[:7]}{zone}"
+        parsed = dt.datetime.fromisoformat(text)
+    except (ValueError, OverflowError):
         raise BadRequest(f"not a time: {value!r} (use ISO 8601, or 15m, 24h, 7d)") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
 def _number(params: Mapping[str, str], name: str, default: float | None = None) -> float | None:
     value = params.get(name)
-    if value in (None, ""):
+    if value is None:
         return default
     try:
         number = float(value)  # type: ignore[arg-type]
@@ -90,16 +98,18 @@ def _window(params: Mapping[str, str]) -> tuple[dt.datetime, dt.datetime]:
 
 def traces(store: Store, params: Mapping[str, str]) -> dict[str, Any]:
     since, until = _window(params)
+    if any("\x00" in v for v in params.values()):  # no stored text holds NUL: nothing matches
+        return {"traces": []}
     where: list[str] = ["t.start_time >= ?", "t.start_time < ?"]
     args: list[Any] = [since, until]
     if params.get("service"):
         where.append("t.service_name = ?")
         args.append(params["service"])
-    if params.get("status") in ("error", "ok"):
+    if "status" in params:
+        if params["status"] not in ("error", "ok"):
+            raise BadRequest("status must be ok or error")
         where.append("t.has_error = ?")
         args.append(1 if params["status"] == "error" else 0)
-    elif params.get("status"):
-        raise BadRequest("status must be ok or error")
     for key, column in (("model", "model_name"), ("user", "user_id"), ("session", "session_id")):
         if params.get(key):
             where.append(f"t.trace_id IN (SELECT trace_id FROM llm_metrics WHERE {column} = ?)")
@@ -202,7 +212,9 @@ def errors(store: Store, params: Mapping[str, str]) -> dict[str, Any]:
 
 
 # --- OpenAPI --------------------------------------------------------------------------------------
-_TIME = {"type": "string", "description": "ISO 8601, or a time ago: 15m, 24h, 7d"}
+_TIME = {"description": "an RFC 3339 time, or a time ago: 15m, 24h, 7d",
+         "anyOf": [{"type": "string", "format": "date-time"},
+                   {"type": "string", "pattern": "^[0-9]{1,5}[smhdw]$"}]}
 _WINDOW = [{"name": "since", "in": "query", "schema": _TIME, "description": "default: 24h ago"},
            {"name": "until", "in": "query", "schema": _TIME, "description": "default: now"},
            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}]

@@ -112,7 +112,10 @@ def make_handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
             is_json = content_type == "application/json"
             if signal is None:
                 self._drain()
-                self._json(404, {"error": f"no such endpoint: POST {path}"})
+                if _is_api_path(path):
+                    self._json(405, {"error": f"{self.command} is not allowed on {path}"}, {"Allow": "GET, HEAD"})
+                else:
+                    self._json(404, {"error": f"no such endpoint: POST {path}"})
                 return
             if not self._authorized():
                 self._drain()
@@ -185,7 +188,10 @@ def make_handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
             path = parts.path.rstrip("/") or "/"
-            params = dict(parse_qsl(parts.query))
+            params = dict(parse_qsl(parts.query, keep_blank_values=True))
+            if path in _SIGNAL_PATHS:
+                self._json(405, {"error": f"{self.command} is not allowed on {path}"}, {"Allow": "POST"})
+                return
             if path == "/healthz":
                 self._json(200, {"status": "ok", "store": collector.store.backend,
                                  "pending": collector.pipeline.pending, **collector.pipeline.stats})
@@ -221,7 +227,22 @@ def make_handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
 
         do_HEAD = do_GET
 
+        def _not_allowed(self) -> None:
+            self._drain()
+            path = urlsplit(self.path).path
+            allow = "POST" if path in _SIGNAL_PATHS else "GET, HEAD"
+            self._json(405, {"error": f"{self.command} is not allowed on {path}"}, {"Allow": allow})
+
+        def __getattr__(self, name: str) -> Any:
+            if name.startswith("do_"):  # any other method: 405, not the stdlib's 501
+                return self._not_allowed
+            raise AttributeError(name)
+
     return Handler
+
+
+def _is_api_path(path: str) -> bool:
+    return path.startswith("/api/") or path in ("/healthz", "/openapi.json")
 
 
 class Server(ThreadingHTTPServer):

@@ -15,6 +15,7 @@ from llm_observatory.instrumentation.llamaindex import LlamaIndexInstrumentor
 from llm_observatory.testing import capture
 from tests.conftest import span_tree, traced_and_plain
 
+from ._workflow import Answer
 from .conftest import mock_index, mock_llm
 
 tree = span_tree
@@ -183,3 +184,35 @@ def test_uninstrument_removes_the_handlers(instrumented: LlamaIndexInstrumentor)
         assert ours(dispatcher.span_handlers) == [] and ours(dispatcher.event_handlers) == []
     finally:
         instrumented.instrument()
+
+
+def test_reranker_span() -> None:
+    from llama_index.core.postprocessor import LLMRerank
+
+    index = mock_index()
+    reranker = LLMRerank(llm=mock_llm(), top_n=1)
+    engine = index.as_query_engine(llm=mock_llm(), similarity_top_k=3, node_postprocessors=[reranker])
+    with capture() as cap:
+        engine.query("capital of France?")  # MockLLM's text ranks nothing: an empty response, a full trace
+    spans = {s.name: s for s in cap.spans()}
+    assert "rerank LLMRerank" in spans
+    rerank = spans["rerank LLMRerank"]
+    assert rerank.attributes["llm.llamaindex.kind"] == "rerank"
+    root = spans["invoke_workflow RetrieverQueryEngine"]
+    assert rerank.parent is not None and rerank.parent.span_id == root.context.span_id
+    (ranking_call,) = [s for s in cap.spans() if s.parent is not None and s.parent.span_id == rerank.context.span_id]
+    assert ranking_call.attributes["gen_ai.operation.name"] in ("chat", "text_completion")
+
+
+def test_workflow_and_nested_model_call() -> None:
+    async def main() -> Any:
+        return await Answer(timeout=10).run(question="hello")
+    with capture() as cap:
+        result = asyncio.run(main())
+    assert result
+    root = cap.span("invoke_workflow Answer")
+    assert root.attributes["gen_ai.operation.name"] == "invoke_workflow"
+    completion = cap.span("text_completion")
+    assert completion.parent is not None and completion.context.trace_id == root.context.trace_id
+    (point,) = cap.metrics()["gen_ai.invoke_workflow.duration"]
+    assert point["attributes"]["gen_ai.workflow.name"] == "Answer"

@@ -29,11 +29,13 @@ _MAPPED: tuple[tuple[str, str, frozenset[str], str], ...] = (
      frozenset({"chat", "achat", "stream_chat", "astream_chat"}), ENGINE),
     ("llama_index.core.base.base_retriever", "BaseRetriever", frozenset({"retrieve", "aretrieve"}), RETRIEVER),
     ("llama_index.core.postprocessor.types", "BaseNodePostprocessor",
-     frozenset({"postprocess_nodes", "apostprocess_nodes"}), POSTPROCESSOR),
+     frozenset({"postprocess_nodes", "apostprocess_nodes", "_postprocess_nodes", "_apostprocess_nodes"}),
+     POSTPROCESSOR),
     ("llama_index.core.response_synthesizers.base", "BaseSynthesizer",
      frozenset({"synthesize", "asynthesize"}), SYNTHESIZER),
     ("llama_index.core.tools.types", "BaseTool", frozenset({"__call__", "call", "acall"}), TOOL),
     ("workflows", "Workflow", frozenset({"run"}), WORKFLOW),
+    ("llama_index.core.workflow.workflow", "Workflow", frozenset({"run"}), WORKFLOW),  # before llama-index-workflows
 )
 _classes: list[tuple[type, frozenset[str], str]] | None = None
 _kinds: dict[tuple[type, str], str | None] = {}
