@@ -70,6 +70,20 @@ def _limit(params: Mapping[str, str]) -> int:
     return int(limit)
 
 
+def _offset(params: Mapping[str, str]) -> int:
+    offset = _number(params, "offset", 0)
+    assert offset is not None
+    if not 0 <= offset <= 1_000_000 or int(offset) != offset:
+        raise BadRequest("offset must be an integer from 0 to 1000000")
+    return int(offset)
+
+
+#: ``sort`` values of the traces list.
+SORTS = {"start_time": "t.start_time DESC", "duration": "t.duration_ms DESC NULLS LAST, t.start_time DESC",
+         "cost": "m.cost_usd DESC NULLS LAST, t.start_time DESC",
+         "tokens": "m.total_tokens DESC NULLS LAST, t.start_time DESC"}
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
@@ -122,6 +136,10 @@ def traces(store: Store, params: Mapping[str, str]) -> dict[str, Any]:
     if min_ms is not None:
         where.append("t.duration_ms >= ?")
         args.append(min_ms)
+    sort = params.get("sort", "start_time")
+    if sort not in SORTS:
+        raise BadRequest(f"sort must be one of {', '.join(SORTS)}")
+    order = SORTS[sort]
     sql = f"""
         WITH t AS (
             SELECT trace_id, MIN(start_time) AS start_time,
@@ -140,9 +158,9 @@ def traces(store: Store, params: Mapping[str, str]) -> dict[str, Any]:
                m.user_id, m.session_id
         FROM t LEFT JOIN m ON m.trace_id = t.trace_id
         WHERE {" AND ".join(where)}
-        ORDER BY t.start_time DESC
-        LIMIT ?"""
-    names, rows = store.query(sql, [since, until, since, until, *args, _limit(params)])
+        ORDER BY {order}
+        LIMIT ? OFFSET ?"""
+    names, rows = store.query(sql, [since, until, since, until, *args, _limit(params), _offset(params)])
     return {"traces": _records(names, rows)}
 
 
@@ -211,6 +229,57 @@ def errors(store: Store, params: Mapping[str, str]) -> dict[str, Any]:
     return {"errors": _records(names, rows), "by_model": rates}
 
 
+def overview(store: Store, params: Mapping[str, str]) -> dict[str, Any]:
+    """Totals for the window, and requests, cost and errors per time bucket (hour, or day past 3 days)."""
+    since, until = _window(params)
+    names, rows = store.query("""
+        SELECT COUNT(*) AS requests, SUM(total_cost_usd) AS cost_usd, SUM(total_tokens) AS total_tokens,
+               COUNT(*) FILTER (WHERE error_code IS NOT NULL) AS errors,
+               PERCENTILE_CONT(0.50) WITHIN GROUP (ORDER BY duration_ms) AS p50_ms,
+               PERCENTILE_CONT(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95_ms,
+               PERCENTILE_CONT(0.50) WITHIN GROUP (ORDER BY ttft_ms) AS ttft_p50_ms
+        FROM llm_metrics WHERE timestamp >= ? AND timestamp < ?""", [since, until])
+    totals = _records(names, rows)[0]
+    totals["error_rate"] = (totals["errors"] or 0) / totals["requests"] if totals["requests"] else 0.0
+    bucket = "hour" if until - since <= dt.timedelta(days=3) else "day"
+    names, rows = store.query(f"""
+        SELECT date_trunc('{bucket}', timestamp) AS bucket, COUNT(*) AS requests,
+               SUM(total_cost_usd) AS cost_usd, COUNT(*) FILTER (WHERE error_code IS NOT NULL) AS errors
+        FROM llm_metrics WHERE timestamp >= ? AND timestamp < ?
+        GROUP BY date_trunc('{bucket}', timestamp) ORDER BY bucket""", [since, until])
+    return {"totals": totals, "bucket": bucket, "series": _records(names, rows)}
+
+
+def expensive(store: Store, params: Mapping[str, str]) -> dict[str, Any]:
+    """The most expensive model calls of the window."""
+    since, until = _window(params)
+    names, rows = store.query("""
+        SELECT timestamp, trace_id, span_id, service_name, model_name, user_id, total_tokens, total_cost_usd,
+               duration_ms
+        FROM llm_metrics WHERE timestamp >= ? AND timestamp < ? AND total_cost_usd IS NOT NULL
+        ORDER BY total_cost_usd DESC, timestamp DESC LIMIT ?""", [since, until, _limit(params)])
+    return {"rows": _records(names, rows)}
+
+
+def sessions(store: Store, params: Mapping[str, str]) -> dict[str, Any]:
+    since, until = _window(params)
+    names, rows = store.query("""
+        SELECT session_id, MIN(user_id) AS user_id, COUNT(*) AS requests, SUM(total_cost_usd) AS cost_usd,
+               SUM(total_tokens) AS total_tokens, MIN(timestamp) AS first_seen, MAX(timestamp) AS last_seen
+        FROM llm_metrics WHERE timestamp >= ? AND timestamp < ? AND session_id IS NOT NULL
+        GROUP BY session_id ORDER BY last_seen DESC LIMIT ? OFFSET ?""",
+        [since, until, _limit(params), _offset(params)])
+    return {"sessions": _records(names, rows)}
+
+
+def session(store: Store, session_id: str) -> dict[str, Any]:
+    names, rows = store.query("""
+        SELECT timestamp, trace_id, span_id, service_name, model_name, operation, prompt_tokens,
+               completion_tokens, total_cost_usd, duration_ms, ttft_ms, error_code, user_id
+        FROM llm_metrics WHERE session_id = ? ORDER BY timestamp, span_id LIMIT 1000""", [session_id])
+    return {"session_id": session_id, "calls": _records(names, rows)}
+
+
 # --- OpenAPI --------------------------------------------------------------------------------------
 _TIME = {"description": "an RFC 3339 time, or a time ago: 15m, 24h, 7d",
          "anyOf": [{"type": "string", "format": "date-time"},
@@ -218,6 +287,7 @@ _TIME = {"description": "an RFC 3339 time, or a time ago: 15m, 24h, 7d",
 _WINDOW = [{"name": "since", "in": "query", "schema": _TIME, "description": "default: 24h ago"},
            {"name": "until", "in": "query", "schema": _TIME, "description": "default: now"},
            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}]
+_OFFSET = {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 1000000}}
 _NUM = {"type": ["number", "null"]}
 _INT = {"type": ["integer", "null"]}
 _STR = {"type": ["string", "null"]}
@@ -245,7 +315,9 @@ OPENAPI: dict[str, Any] = {
                                        for n in ("service", "model", "user", "session")),
                            {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["ok", "error"]}},
                            {"name": "min_cost", "in": "query", "schema": {"type": "number"}},
-                           {"name": "min_duration_ms", "in": "query", "schema": {"type": "number"}}],
+                           {"name": "min_duration_ms", "in": "query", "schema": {"type": "number"}},
+                           {"name": "sort", "in": "query", "schema": {"type": "string", "enum": list(SORTS)}},
+                           _OFFSET],
             "responses": _ok(_rows({"trace_id": {"type": "string"}, "root_name": _STR, "service_name": _STR,
                                     "start_time": {"type": "string"}, "duration_ms": _NUM,
                                     "span_count": {"type": "integer"}, "error": {"type": "boolean"},
@@ -272,6 +344,26 @@ OPENAPI: dict[str, Any] = {
             "parameters": _WINDOW,
             "responses": _ok(_rows({"model_name": _STR, "requests": {"type": "integer"}, "p50_ms": _NUM,
                                     "p95_ms": _NUM, "p99_ms": _NUM, "ttft_p50_ms": _NUM, "ttft_p95_ms": _NUM}))}},
+        "/api/overview": {"get": {
+            "summary": "Totals (requests, cost, tokens, errors, latency and TTFT percentiles) and a time series",
+            "parameters": _WINDOW[:2],
+            "responses": _ok({"type": "object", "required": ["totals", "bucket", "series"], "properties": {
+                "totals": {"type": "object"}, "bucket": {"type": "string", "enum": ["hour", "day"]},
+                "series": {"type": "array", "items": {"type": "object"}}}})}},
+        "/api/expensive": {"get": {
+            "summary": "The most expensive model calls",
+            "parameters": _WINDOW,
+            "responses": _ok(_rows({"trace_id": {"type": "string"}, "model_name": _STR, "total_cost_usd": _NUM}))}},
+        "/api/sessions": {"get": {
+            "summary": "Sessions, most recent first, with their calls, tokens and cost",
+            "parameters": [*_WINDOW, _OFFSET],
+            "responses": _ok(_rows({"session_id": {"type": "string"}, "requests": {"type": "integer"},
+                                    "cost_usd": _NUM}, "sessions"))}},
+        "/api/sessions/{session_id}": {"get": {
+            "summary": "A session's model calls in order",
+            "parameters": [{"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": _ok({"type": "object", "required": ["session_id", "calls"], "properties": {
+                "session_id": {"type": "string"}, "calls": {"type": "array", "items": {"type": "object"}}}})}},
         "/api/errors": {"get": {
             "summary": "Errors by provider, model and error type, and error rates per model",
             "parameters": _WINDOW,

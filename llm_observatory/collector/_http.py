@@ -6,15 +6,16 @@ from __future__ import annotations
 import json
 import logging
 import zlib
+from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from . import _api
+from . import _api, _ui
 from ._otlp import DecodeError
 from ._pipeline import Overloaded, ShuttingDown
 
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("llm_observatory.collector")
 
+#: Pages load nothing but themselves: no script at all, inline styles, and the empty inline icon.
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'"
 _SIGNAL_PATHS = {"/v1/traces": "traces", "/v1/metrics": "metrics", "/v1/logs": "logs"}
 _EMPTY_RESPONSES = {
     "traces": trace_service_pb2.ExportTraceServiceResponse().SerializeToString(),
@@ -202,6 +205,9 @@ def make_handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
             if not self._authorized():
                 self._json(401, {"error": "missing or wrong bearer token"}, {"WWW-Authenticate": "Bearer"})
                 return
+            if not path.startswith("/api/"):
+                self._page(path, params)
+                return
             try:
                 if path == "/api/traces":
                     self._json(200, _api.traces(collector.store, params))
@@ -217,6 +223,14 @@ def make_handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
                     self._json(200, _api.latency(collector.store, params))
                 elif path == "/api/errors":
                     self._json(200, _api.errors(collector.store, params))
+                elif path == "/api/overview":
+                    self._json(200, _api.overview(collector.store, params))
+                elif path == "/api/expensive":
+                    self._json(200, _api.expensive(collector.store, params))
+                elif path == "/api/sessions":
+                    self._json(200, _api.sessions(collector.store, params))
+                elif path.startswith("/api/sessions/"):
+                    self._json(200, _api.session(collector.store, unquote(path.split("/api/sessions/", 1)[1])))
                 else:
                     self._json(404, {"error": f"no such endpoint: GET {path}"})
             except _api.BadRequest as exc:
@@ -226,6 +240,45 @@ def make_handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
                 self._json(500, {"error": f"internal error: {type(exc).__name__}"})
 
         do_HEAD = do_GET
+
+        def _page(self, path: str, params: dict[str, str]) -> None:
+            """The web UI: server-rendered HTML."""
+            store = collector.store
+            params = {k: v for k, v in params.items() if v != ""}  # a form's empty fields: no filter
+            try:
+                if path == "/":
+                    html = _ui.overview(store, params)
+                elif path == "/traces":
+                    html = _ui.traces(store, params)
+                elif path.startswith("/traces/"):
+                    found = _ui.trace(store, path.rsplit("/", 1)[1])
+                    if found is None:
+                        self._send(404, b"<!doctype html><title>Not found</title><p>No such trace.</p>",
+                                   "text/html; charset=utf-8")
+                        return
+                    html = found
+                elif path == "/cost":
+                    html = _ui.cost(store, params)
+                elif path == "/errors":
+                    html = _ui.errors(store, params)
+                elif path == "/sessions":
+                    html = _ui.sessions(store, params)
+                elif path.startswith("/sessions/"):
+                    html = _ui.session(store, unquote(path.split("/sessions/", 1)[1]))
+                else:
+                    self._send(404, b"<!doctype html><title>Not found</title><p>No such page.</p>",
+                               "text/html; charset=utf-8")
+                    return
+            except _api.BadRequest as exc:
+                body = f"<!doctype html><title>Bad request</title><p>{escape(str(exc))}</p>".encode()
+                self._send(400, body, "text/html; charset=utf-8")
+                return
+            except Exception as exc:
+                logger.exception("LLM Observatory collector: page failed on %s", path)
+                self._send(500, f"<!doctype html><p>internal error: {type(exc).__name__}</p>".encode(),
+                           "text/html; charset=utf-8")
+                return
+            self._send(200, html.encode("utf-8"), "text/html; charset=utf-8", {"Content-Security-Policy": _CSP})
 
         def _not_allowed(self) -> None:
             self._drain()
