@@ -95,6 +95,39 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stack_init(args: argparse.Namespace) -> int:
+    """Write the bundled stack (Docker Compose, OTel Collector, Prometheus, Grafana) into a directory."""
+    from importlib import resources
+    from pathlib import Path
+
+    target = Path(args.directory)
+    source = resources.files("llm_observatory") / "stack"
+    files: list[tuple[str, bytes]] = []
+
+    def collect(node: object, prefix: str) -> None:
+        for child in node.iterdir():  # type: ignore[attr-defined]
+            name = f"{prefix}{child.name}"
+            if child.is_dir():
+                if child.name != "__pycache__":
+                    collect(child, f"{name}/")
+            elif not child.name.endswith((".py", ".pyc")):
+                files.append((".env.example" if name == "env.example" else name, child.read_bytes()))
+    collect(source, "")
+    existing = [name for name, _ in files if (target / name).exists()]
+    if existing and not args.force:
+        print(f"llm-observatory stack init: {target} already has {', '.join(sorted(existing))}; "
+              "use --force to overwrite", file=sys.stderr)
+        return 1
+    for name, data in files:
+        path = target / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    print(f"Wrote the LLM Observatory stack to {target} ({len(files)} files). Next:\n"
+          f"  cd {target} && cp .env.example .env   # change every password and the token\n"
+          "  docker compose up -d")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llm-observatory", description=__doc__)
     parser.add_argument("--version", action="version", version=f"llm-observatory {__version__}")
@@ -115,6 +148,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.add_argument("--db", dest="db_path", default="llm-observatory.duckdb", help="DuckDB file")
     report.add_argument("--postgres-dsn", help="read from PostgreSQL instead")
     report.set_defaults(func=_report)
+    stack = sub.add_parser("stack", help="the bundled Docker Compose stack")
+    stack_sub = stack.add_subparsers(dest="stack_command", required=True)
+    init = stack_sub.add_parser("init", help="write the stack's files into DIR")
+    init.add_argument("directory", metavar="DIR")
+    init.add_argument("--force", action="store_true", help="overwrite existing files")
+    init.set_defaults(func=_stack_init)
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):
         parser.print_help()

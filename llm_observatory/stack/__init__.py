@@ -1,0 +1,1 @@
+"""The bundled stack: package data written by ``llm-observatory stack init``."""
