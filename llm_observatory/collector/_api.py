@@ -224,9 +224,14 @@ def errors(store: Store, params: Mapping[str, str]) -> dict[str, Any]:
         FROM llm_metrics WHERE timestamp >= ? AND timestamp < ?
         GROUP BY model_name ORDER BY requests DESC, model_name""", [since, until])
     rates = _records(rate_names, rate_rows)
-    for r in rates:
+    provider_names, provider_rows = store.query("""
+        SELECT provider, COUNT(*) AS requests, COUNT(*) FILTER (WHERE error_code IS NOT NULL) AS errors
+        FROM llm_metrics WHERE timestamp >= ? AND timestamp < ?
+        GROUP BY provider ORDER BY requests DESC, provider""", [since, until])
+    providers = _records(provider_names, provider_rows)
+    for r in (*rates, *providers):
         r["error_rate"] = (r["errors"] or 0) / r["requests"] if r["requests"] else 0.0
-    return {"errors": _records(names, rows), "by_model": rates}
+    return {"errors": _records(names, rows), "by_model": rates, "by_provider": providers}
 
 
 def overview(store: Store, params: Mapping[str, str]) -> dict[str, Any]:
@@ -365,10 +370,11 @@ OPENAPI: dict[str, Any] = {
             "responses": _ok({"type": "object", "required": ["session_id", "calls"], "properties": {
                 "session_id": {"type": "string"}, "calls": {"type": "array", "items": {"type": "object"}}}})}},
         "/api/errors": {"get": {
-            "summary": "Errors by provider, model and error type, and error rates per model",
+            "summary": "Errors by provider, model and error type, and error rates per model and per provider",
             "parameters": _WINDOW,
-            "responses": _ok({"type": "object", "required": ["errors", "by_model"], "properties": {
+            "responses": _ok({"type": "object", "required": ["errors", "by_model", "by_provider"], "properties": {
                 "errors": {"type": "array", "items": {"type": "object"}},
-                "by_model": {"type": "array", "items": {"type": "object"}}}})}},
+                "by_model": {"type": "array", "items": {"type": "object"}},
+                "by_provider": {"type": "array", "items": {"type": "object"}}}})}},
     },
 }

@@ -355,8 +355,13 @@ def errors(store: Store, params: Mapping[str, str]) -> str:
                    [[_td(_e(r["model_name"])), _td(_num(r["requests"], "int"), True),
                      _td(_num(r["errors"], "int"), True), _td(_num(r["error_rate"], "pct"), True)]
                     for r in data["by_model"]], "error-rates")
+    providers = _table([("provider", ""), ("requests", "n"), ("errors", "n"), ("error rate", "n")],
+                       [[_td(_e(r["provider"])), _td(_num(r["requests"], "int"), True),
+                         _td(_num(r["errors"], "int"), True), _td(_num(r["error_rate"], "pct"), True)]
+                        for r in data["by_provider"]], "error-rates-provider")
     return _page("Errors", "/errors", params, f"<h2>By provider, model and type</h2>{by_type}"
-                                               f"<h2>Error rate by model</h2>{rates}")
+                                               f'<div class="grid"><div><h2>Error rate by model</h2>{rates}</div>'
+                                               f"<div><h2>Error rate by provider</h2>{providers}</div></div>")
 
 
 def sessions(store: Store, params: Mapping[str, str]) -> str:

@@ -1,6 +1,6 @@
 """The web UI in headless Chromium, over a collector seeded with a realistic dataset: every view
 loads with no console error, shows the query API's numbers, and its filters work. A screenshot of
-each view is saved (to ``LLM_OBSERVATORY_SCREENSHOTS``, default a temporary directory)."""
+each view is saved (to ``LLM_OBSERVATORY_SCREENSHOTS``, default ``build/screenshots``)."""
 
 from __future__ import annotations
 
@@ -58,8 +58,8 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = os.environ.get("LLM_OBSERVATORY_SCREENSHOTS")
-    path = Path(target) if target else tmp_path_factory.mktemp("screenshots")
+    # Kept after the run (build/ is not versioned); docs/images holds the ones the docs show.
+    path = Path(os.environ.get("LLM_OBSERVATORY_SCREENSHOTS") or Path(__file__).parents[2] / "build" / "screenshots")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -139,6 +139,12 @@ def test_cost_errors_and_sessions_views(ui: Collector, browser: Any, shots: Path
     rows = browser.find_elements(By.CSS_SELECTOR, "#errors tbody tr")
     assert {r.find_elements(By.TAG_NAME, "td")[2].text for r in rows} == {
         e["error_code"] for e in _api(ui, "/api/errors?since=7d")["errors"]}
+    providers = browser.find_elements(By.CSS_SELECTOR, "#error-rates-provider tbody tr")
+    by_provider = {r["provider"]: r for r in _api(ui, "/api/errors?since=7d")["by_provider"]}
+    for row in providers:
+        name = row.find_elements(By.TAG_NAME, "td")[0].text
+        rate = row.find_elements(By.CSS_SELECTOR, "td [data-value]")[2].get_attribute("data-value")
+        assert float(rate) == pytest.approx(by_provider[name]["error_rate"])
     rows[0].find_element(By.LINK_TEXT, "traces").click()  # errors link to their traces
     from selenium.webdriver.support.ui import WebDriverWait
     WebDriverWait(browser, 10).until(lambda d: "/traces" in d.current_url)
