@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import zlib
 from html import escape
+from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("llm_observatory.collector")
 
+_COOKIE = "llm_observatory_token"
 #: Pages load nothing but themselves: no script at all, inline styles, and the empty inline icon.
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'"
 _SIGNAL_PATHS = {"/v1/traces": "traces", "/v1/metrics": "metrics", "/v1/logs": "logs"}
@@ -105,7 +108,21 @@ def make_handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
         def _authorized(self) -> bool:
             if not config.token:
                 return True
-            return self.headers.get("Authorization", "") == f"Bearer {config.token}"
+            return hmac.compare_digest(self.headers.get("Authorization", ""), f"Bearer {config.token}")
+
+        def _page_authorized(self, params: dict[str, str]) -> bool | str:
+            """A browser cannot send a bearer header: the UI also takes the token once in the URL
+            (``/?token=…``) and then from a cookie. Returns the cookie to set, if any."""
+            if self._authorized():
+                return True
+            assert config.token is not None
+            cookie = SimpleCookie(self.headers.get("Cookie", ""))
+            held = cookie.get(_COOKIE)
+            if held is not None and hmac.compare_digest(held.value, config.token):
+                return True
+            if hmac.compare_digest(params.pop("token", ""), config.token):
+                return f"{_COOKIE}={config.token}; HttpOnly; SameSite=Strict; Path=/"
+            return False
 
         # --- OTLP ------------------------------------------------------------------------------
         def do_POST(self) -> None:
@@ -202,11 +219,17 @@ def make_handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
             if path == "/openapi.json":
                 self._json(200, _api.OPENAPI)
                 return
+            if not path.startswith("/api/"):
+                allowed = self._page_authorized(params)
+                if not allowed:
+                    self._send(401, b"<!doctype html><title>Token required</title><p>This collector requires its "
+                                    b"token: open <code>/?token=&lt;token&gt;</code> once.</p>",
+                               "text/html; charset=utf-8")
+                    return
+                self._page(path, params, allowed if isinstance(allowed, str) else None)
+                return
             if not self._authorized():
                 self._json(401, {"error": "missing or wrong bearer token"}, {"WWW-Authenticate": "Bearer"})
-                return
-            if not path.startswith("/api/"):
-                self._page(path, params)
                 return
             try:
                 if path == "/api/traces":
@@ -241,7 +264,7 @@ def make_handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
 
         do_HEAD = do_GET
 
-        def _page(self, path: str, params: dict[str, str]) -> None:
+        def _page(self, path: str, params: dict[str, str], set_cookie: str | None = None) -> None:
             """The web UI: server-rendered HTML."""
             store = collector.store
             params = {k: v for k, v in params.items() if v != ""}  # a form's empty fields: no filter
@@ -278,7 +301,10 @@ def make_handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
                 self._send(500, f"<!doctype html><p>internal error: {type(exc).__name__}</p>".encode(),
                            "text/html; charset=utf-8")
                 return
-            self._send(200, html.encode("utf-8"), "text/html; charset=utf-8", {"Content-Security-Policy": _CSP})
+            headers = {"Content-Security-Policy": _CSP}
+            if set_cookie:
+                headers["Set-Cookie"] = set_cookie
+            self._send(200, html.encode("utf-8"), "text/html; charset=utf-8", headers)
 
         def _not_allowed(self) -> None:
             self._drain()

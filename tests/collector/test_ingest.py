@@ -134,6 +134,26 @@ def test_size_limit_and_auth(tmp_path: Path) -> None:
         assert post(c.http_port, "/v1/traces", small)[0] == 401
         assert post(c.http_port, "/v1/traces", small, {"Authorization": "Bearer wrong"})[0] == 401
         assert post(c.http_port, "/v1/traces", small, {"Authorization": "Bearer s3cret"})[0] == 200
+        # The web UI: the token once in the URL, then a cookie; never without it.
+        conn = http.client.HTTPConnection("127.0.0.1", c.http_port, timeout=10)
+        conn.request("GET", "/")
+        first = conn.getresponse()
+        first.read()
+        assert first.status == 401
+        conn.request("GET", "/?token=s3cret")
+        second = conn.getresponse()
+        second.read()
+        cookie = second.headers["Set-Cookie"]
+        assert second.status == 200 and "HttpOnly" in cookie
+        conn.request("GET", "/traces", headers={"Cookie": cookie.split(";")[0]})
+        third = conn.getresponse()
+        third.read()
+        assert third.status == 200
+        conn.request("GET", "/api/traces", headers={"Cookie": cookie.split(";")[0]})
+        api = conn.getresponse()
+        api.read()
+        assert api.status == 401  # the API takes the bearer header only
+        conn.close()
         bomb = gzip.compress(b"\x00" * 100_000)
         assert post(c.http_port, "/v1/traces", bomb, {"Authorization": "Bearer s3cret",
                                                       "Content-Encoding": "gzip"})[0] == 413
