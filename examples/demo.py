@@ -74,5 +74,11 @@ if __name__ == "__main__":
     if collector is not None:
         collector.stop()  # stores everything it acknowledged
         from llm_observatory.cli import main as cli
+        from llm_observatory.collector import open_store
         print(f"\nFrom the store ({STORE}):\n")
         cli(["report", "--db", STORE])
+        store = open_store(db_path=STORE)
+        stored = store.query("SELECT count(*) FROM llm_metrics")[1][0][0]
+        store.close()
+        if not stored:
+            raise SystemExit("the demo's model calls did not reach the store")

@@ -378,10 +378,19 @@ def _install_instrumentors(state: _State) -> None:
             continue
         if name in options.disable or "*" in options.disable:
             continue
-        if importlib.util.find_spec(module) is None:
+        if not _installed(module):
             logger.debug("LLM Observatory: %s is not installed; not instrumented", module)
             continue
         when_imported(module, _instrument_hook(state, name, target))
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it (a dotted name's parent package may
+    be missing altogether: ``find_spec("llama_index.core")`` raises when ``llama_index`` is absent)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _instrument_hook(state: _State, name: str, target: str) -> Callable[[Any], None]:

@@ -226,3 +226,23 @@ def test_libraries_are_instrumented_when_imported_and_restored_at_shutdown() -> 
     """)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+def test_init_skips_an_integration_whose_parent_package_is_missing() -> None:
+    # find_spec("pkg.sub") raises when "pkg" itself is not installed; init() must carry on.
+    proc = run_python("""
+        from llm_observatory import instrumentation
+        instrumentation.REGISTRY["ghost"] = ("ghost_package_not_installed.core", "ghost:Instrumentor")
+        import llm_observatory as observatory
+        observatory.init(service_name="t", exporter="console", metrics=False, logs=False)
+
+        @observatory.task
+        def work() -> int:
+            return 1
+
+        print("result:", work())
+        observatory.shutdown()
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "result: 1" in proc.stdout and "work" in proc.stdout  # traced and exported
