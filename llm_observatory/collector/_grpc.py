@@ -24,6 +24,19 @@ _SERVICES = {
 }
 
 
+_RETRY_INFO_KEY = "google.rpc.retryinfo-bin"
+
+
+def _retry_info(seconds: int) -> bytes:
+    """A ``google.rpc.RetryInfo`` with ``retry_delay`` = ``seconds``, encoded by hand (field 1, a
+    ``Duration`` whose field 1 is the seconds), so no extra dependency is needed."""
+    duration = b"\x08" + bytes([seconds])
+    return b"\x0a" + bytes([len(duration)]) + duration
+
+
+_RETRY_AFTER_1S = _retry_info(1)
+
+
 def _identity(data: bytes) -> bytes:
     return data
 
@@ -42,6 +55,8 @@ def serve_grpc(collector: Collector) -> grpc.Server:
             except DecodeError as exc:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             except Overloaded:
+                # OTLP/gRPC throttling: the exporters wait for the RetryInfo delay, then retry.
+                context.set_trailing_metadata(((_RETRY_INFO_KEY, _RETRY_AFTER_1S),))
                 context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "the collector is busy; retry later")
             except ShuttingDown:
                 context.abort(grpc.StatusCode.UNAVAILABLE, "the collector is shutting down; retry later")

@@ -199,3 +199,27 @@ def test_shutdown_stores_everything_accepted(tmp_path: Path) -> None:
     store = open_store(db_path=config.db_path)
     assert store.query("SELECT count(*) FROM spans")[1][0][0] == 500
     store.close()
+
+
+def test_grpc_overload_is_resource_exhausted_with_retry_info(tmp_path: Path) -> None:
+    import grpc
+    from google.rpc.error_details_pb2 import RetryInfo
+    c = Collector(make_config(tmp_path, grpc_port=0, max_pending=10))
+    original = c.store.write
+
+    def slow_write(batch: Any) -> None:
+        time.sleep(0.5)
+        original(batch)
+    c.store.write = slow_write  # type: ignore[method-assign]
+    with c:
+        channel = grpc.insecure_channel(f"127.0.0.1:{c.grpc_port}")
+        export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                                     request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        assert export(genai_request(8).SerializeToString(), timeout=5) == b""
+        with pytest.raises(grpc.RpcError) as raised:
+            export(genai_request(8).SerializeToString(), timeout=5)
+        assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        info = RetryInfo()
+        info.ParseFromString(dict(raised.value.trailing_metadata())["google.rpc.retryinfo-bin"])
+        assert info.retry_delay.seconds == 1
+        channel.close()
