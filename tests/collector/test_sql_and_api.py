@@ -189,3 +189,36 @@ def test_openapi_document_is_served_and_valid(api: Collector) -> None:
             schema = response.get("content", {}).get("application/json", {}).get("schema")
             if schema:
                 jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_timescale_layout_on_a_server_without_the_extension(postgres_dsn: str, tmp_path: Path,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """The TimescaleDB layout (time columns in the keys) is plain SQL: it works, dedupes and answers
+    the seed's queries like DuckDB. The TimescaleDB-only steps fail here (no extension on this
+    server) and are logged, never fatal. (The machines that run this suite have no TimescaleDB.)"""
+    from llm_observatory.collector.store._postgres import PostgresStore
+    with caplog.at_level("WARNING", logger="llm_observatory.collector"):
+        store = PostgresStore(postgres_dsn, timescale=True)
+    assert "TimescaleDB set-up incomplete" in caplog.text
+    _, keys = store.query("""
+        SELECT tc.table_name, kcu.column_name FROM information_schema.table_constraints tc
+        JOIN information_schema.key_column_usage kcu ON kcu.constraint_name = tc.constraint_name
+             AND kcu.table_schema = tc.table_schema
+        WHERE tc.constraint_type = 'PRIMARY KEY' AND tc.table_schema = current_schema()
+        ORDER BY tc.table_name, kcu.ordinal_position""")
+    columns: dict[str, list[str]] = {}
+    for table, column in keys:
+        columns.setdefault(table, []).append(column)
+    assert columns["spans"] == ["trace_id", "span_id", "start_time"]
+    assert columns["llm_metrics"] == ["trace_id", "span_id", "timestamp"]
+    assert columns["metric_points"] == ["id", "timestamp"]
+    batch = dataset()
+    store.write(batch)
+    store.write(batch)  # a retry: stored once
+    duck = open_store(db_path=str(tmp_path / "t.duckdb"))
+    duck.write(batch)
+    assert store.query("SELECT count(*) FROM spans")[1][0][0] == len(batch.spans)
+    for sql in (COST_BY_SERVICE_AND_MODEL, MODEL_COMPARISON):
+        assert normalise(store.query(sql)[1]) == normalise(duck.query(sql)[1])
+    store.close()
+    duck.close()

@@ -30,6 +30,6 @@ def open_store(*, db_path: str | None = None, postgres_dsn: str | None = None) -
     """PostgreSQL when a DSN is given, else DuckDB at ``db_path``."""
     if postgres_dsn:
         from ._postgres import PostgresStore
-        return PostgresStore(postgres_dsn)
+        return PostgresStore(postgres_dsn)  # TimescaleDB features when the server has the extension
     from ._duckdb import DuckDBStore
     return DuckDBStore(db_path or "llm-observatory.duckdb")

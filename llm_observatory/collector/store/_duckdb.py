@@ -9,7 +9,7 @@ from typing import Any
 from .._otlp import COLUMNS, Batch
 from ._schema import MIGRATIONS, SELECTS
 
-TYPES = {"json": "JSON", "double": "DOUBLE", "timestamp": "TIMESTAMPTZ"}
+TYPES = {"json": "JSON", "double": "DOUBLE", "timestamp": "TIMESTAMPTZ", "time_key": "", "time_key_spans": ""}
 
 
 class DuckDBStore:

@@ -3,14 +3,18 @@ inserted with ``ON CONFLICT DO NOTHING``, so a retried request is stored once.""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 from .._otlp import COLUMNS, Batch
-from ._schema import MIGRATIONS, SELECTS
+from ._schema import MIGRATIONS, SELECTS, TIMESCALE
 
-TYPES = {"json": "JSONB", "double": "DOUBLE PRECISION", "timestamp": "TIMESTAMPTZ"}
+TYPES = {"json": "JSONB", "double": "DOUBLE PRECISION", "timestamp": "TIMESTAMPTZ", "time_key": "",
+         "time_key_spans": ""}
+TIMESCALE_TYPES = {**TYPES, "time_key": ", timestamp", "time_key_spans": ", start_time"}
+logger = logging.getLogger("llm_observatory.collector")
 #: Staging column types, by column name (everything else is text).
 _STAGE_TYPES = {"kind": "SMALLINT", "status_code": "SMALLINT", "duration_ms": "DOUBLE PRECISION",
                 "prompt_tokens": "BIGINT", "completion_tokens": "BIGINT", "total_tokens": "BIGINT",
@@ -29,7 +33,8 @@ def _stage_type(column: str) -> str:
 class PostgresStore:
     backend = "postgres"
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, timescale: bool | None = None) -> None:
+        """``timescale``: use TimescaleDB (``None``: when the server has the extension)."""
         import psycopg
 
         self.dsn = dsn
@@ -37,7 +42,15 @@ class PostgresStore:
         self._read = psycopg.connect(dsn, autocommit=True)
         self._lock = threading.Lock()
         self._read_lock = threading.Lock()
+        if timescale is None:
+            with self._read.cursor() as cur:
+                cur.execute("SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'")
+                row = cur.fetchone()
+                timescale = bool(row and row[0])
+        self.timescale = timescale
         self._migrate()
+        if timescale:
+            self._timescale()
         with self._con.cursor() as cur:
             for table, columns in COLUMNS.items():
                 cols = ", ".join(f"{c} {_stage_type(c)}" for c in columns)
@@ -64,11 +77,29 @@ class PostgresStore:
             for version, description, statements in MIGRATIONS:
                 if version in done:
                     continue
+                types = TIMESCALE_TYPES if self.timescale else TYPES
                 for statement in statements:
-                    cur.execute(statement.format(**TYPES))  # type: ignore[arg-type]
+                    cur.execute(statement.format(**types))  # type: ignore[arg-type]
                 cur.execute("INSERT INTO schema_migrations (version, description) VALUES (%s, %s)",
                             (version, description))
         con.commit()
+
+    def _timescale(self) -> None:
+        """Hypertables, compression, retention and the hourly aggregate; each step on its own, so a
+        step that fails (an older TimescaleDB, missing rights) leaves plain tables that work."""
+        failed = []
+        for statement in TIMESCALE:
+            try:
+                with self._read.cursor() as cur:
+                    cur.execute(statement)  # type: ignore[arg-type]
+            except Exception as exc:
+                failed.append(f"{statement.split('(')[0].strip()[:60]}: {str(exc).splitlines()[0]}")
+        if failed:
+            logger.warning("LLM Observatory collector: TimescaleDB set-up incomplete; the tables work as plain "
+                           "PostgreSQL tables. Failed: %s", "; ".join(failed))
+        else:
+            logger.info("LLM Observatory collector: TimescaleDB hypertables, compression, retention and "
+                        "llm_metrics_hourly are set up")
 
     def schema_version(self) -> int:
         return int(self.query("SELECT max(version) FROM schema_migrations")[1][0][0] or 0)

@@ -1,7 +1,8 @@
 """The storage schema, the same on every backend, as versioned migrations.
 
 Each migration is a list of statements with ``{json}``, ``{double}`` and ``{timestamp}`` standing
-for the backend's types. Tables:
+for the backend's types. On TimescaleDB, the time column joins each primary key (``{time_key}``):
+hypertables require it, and a retried request carries the same times, so it is still stored once. Tables:
 
 * ``spans``: every span, every attribute kept (JSON), keyed by ``(trace_id, span_id)``;
 * ``llm_metrics``: one row per model call, promoted from GenAI spans (the seed's queries run on it);
@@ -30,7 +31,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             resource_attributes {json},
             events {json},
             links {json},
-            PRIMARY KEY (trace_id, span_id))""",
+            PRIMARY KEY (trace_id, span_id{time_key_spans}))""",
         "CREATE INDEX IF NOT EXISTS spans_start_time ON spans (start_time)",
         """CREATE TABLE IF NOT EXISTS llm_metrics (
             timestamp {timestamp} NOT NULL,
@@ -52,10 +53,10 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             error_code VARCHAR,
             user_id VARCHAR,
             session_id VARCHAR,
-            PRIMARY KEY (trace_id, span_id))""",
+            PRIMARY KEY (trace_id, span_id{time_key}))""",
         "CREATE INDEX IF NOT EXISTS llm_metrics_timestamp ON llm_metrics (timestamp)",
         """CREATE TABLE IF NOT EXISTS metric_points (
-            id VARCHAR PRIMARY KEY,
+            id VARCHAR NOT NULL,
             timestamp {timestamp} NOT NULL,
             start_time {timestamp},
             service_name VARCHAR,
@@ -69,10 +70,11 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             min {double},
             max {double},
             bucket_counts {json},
-            explicit_bounds {json})""",
+            explicit_bounds {json},
+            PRIMARY KEY (id{time_key}))""",
         "CREATE INDEX IF NOT EXISTS metric_points_name_time ON metric_points (metric_name, timestamp)",
         """CREATE TABLE IF NOT EXISTS log_records (
-            id VARCHAR PRIMARY KEY,
+            id VARCHAR NOT NULL,
             timestamp {timestamp} NOT NULL,
             observed_timestamp {timestamp},
             service_name VARCHAR,
@@ -82,7 +84,8 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             severity_text VARCHAR,
             event_name VARCHAR,
             body {json},
-            attributes {json})""",
+            attributes {json},
+            PRIMARY KEY (id{time_key}))""",
         "CREATE INDEX IF NOT EXISTS log_records_time ON log_records (timestamp)",
     ]),
 ]
@@ -104,3 +107,36 @@ SELECTS = {
                     "severity_number", "severity_text", "event_name", "CAST(body AS {json})",
                     "CAST(attributes AS {json})"],
 }
+
+#: TimescaleDB, applied after the migrations when the extension is available: hypertables by day,
+#: compression (segmented by the column most queries group by), retention, and an hourly continuous
+#: aggregate of ``llm_metrics``. Each statement is tried on its own; one that fails is logged and the
+#: tables keep working as plain PostgreSQL tables.
+TIMESCALE: list[str] = [
+    "CREATE EXTENSION IF NOT EXISTS timescaledb",
+    *(f"SELECT create_hypertable('{table}', '{column}', chunk_time_interval => INTERVAL '1 day', "
+      "if_not_exists => TRUE, migrate_data => TRUE)"
+      for table, column in (("spans", "start_time"), ("llm_metrics", "timestamp"),
+                            ("metric_points", "timestamp"), ("log_records", "timestamp"))),
+    *(f"ALTER TABLE {table} SET (timescaledb.compress, timescaledb.compress_segmentby = '{segment}', "
+      f"timescaledb.compress_orderby = '{column} DESC')"
+      for table, column, segment in (("spans", "start_time", "service_name"),
+                                     ("llm_metrics", "timestamp", "model_name"),
+                                     ("metric_points", "timestamp", "metric_name"),
+                                     ("log_records", "timestamp", "service_name"))),
+    *(f"SELECT add_compression_policy('{table}', INTERVAL '{after}', if_not_exists => TRUE)"
+      for table, after in (("spans", "7 days"), ("llm_metrics", "30 days"), ("metric_points", "7 days"),
+                           ("log_records", "7 days"))),
+    *(f"SELECT add_retention_policy('{table}', INTERVAL '{keep}', if_not_exists => TRUE)"
+      for table, keep in (("spans", "30 days"), ("llm_metrics", "365 days"), ("metric_points", "90 days"),
+                          ("log_records", "30 days"))),
+    """CREATE MATERIALIZED VIEW IF NOT EXISTS llm_metrics_hourly WITH (timescaledb.continuous) AS
+        SELECT time_bucket(INTERVAL '1 hour', timestamp) AS bucket, service_name, model_name, provider,
+               COUNT(*) AS requests, SUM(prompt_tokens) AS prompt_tokens,
+               SUM(completion_tokens) AS completion_tokens, SUM(total_tokens) AS total_tokens,
+               SUM(total_cost_usd) AS cost_usd, AVG(duration_ms) AS avg_duration_ms,
+               SUM(CASE WHEN error_code IS NOT NULL THEN 1 ELSE 0 END) AS errors
+        FROM llm_metrics GROUP BY bucket, service_name, model_name, provider WITH NO DATA""",
+    "SELECT add_continuous_aggregate_policy('llm_metrics_hourly', start_offset => INTERVAL '3 days', "
+    "end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '1 hour', if_not_exists => TRUE)",
+]
