@@ -13,6 +13,7 @@ application passes nothing. Mapping of runs to spans (see ``docs/langchain.md``)
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -98,10 +99,14 @@ class LangChainInstrumentor(ObservatoryInstrumentor):
             return run()
 
         self.wrap(callbacks_base.BaseCallbackManager, "__init__", manager_init)
-        self.wrap(callbacks_manager.AsyncCallbackManager, "on_chat_model_start", enter_model_run)
-        self.wrap(callbacks_manager.AsyncCallbackManager, "on_llm_start", enter_model_run)
+        for name in ("on_chat_model_start", "on_llm_start"):
+            # Only where they are coroutine functions, as in every release we know: the wrapper
+            # must return what the original returns.
+            if inspect.iscoroutinefunction(getattr(callbacks_manager.AsyncCallbackManager, name, None)):
+                self.wrap(callbacks_manager.AsyncCallbackManager, name, enter_model_run)
         self.wrap(chat_models.BaseChatModel, "_generate_with_cache", in_run_context)
-        self.wrap(chat_models.BaseChatModel, "_agenerate_with_cache", in_run_context_async)
+        if inspect.iscoroutinefunction(getattr(chat_models.BaseChatModel, "_agenerate_with_cache", None)):
+            self.wrap(chat_models.BaseChatModel, "_agenerate_with_cache", in_run_context_async)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         if self._handler is not None:
