@@ -222,3 +222,16 @@ def test_timescale_layout_on_a_server_without_the_extension(postgres_dsn: str, t
         assert normalise(store.query(sql)[1]) == normalise(duck.query(sql)[1])
     store.close()
     duck.close()
+
+
+def test_every_page_renders_on_both_backends(api: Collector) -> None:
+    """The web UI over DuckDB and PostgreSQL (the browser tests drive it in Chromium, on DuckDB)."""
+    trace_id = _get(api.http_port, "/api/traces?since=7d&limit=1")[1]["traces"][0]["trace_id"]
+    requests = _get(api.http_port, "/api/overview?since=7d")[1]["totals"]["requests"]
+    for path in ("/?since=7d", "/traces?since=7d&sort=cost", f"/traces/{trace_id}", "/cost?since=7d",
+                 "/errors?since=7d", "/sessions?since=7d", "/sessions/none"):
+        with urllib.request.urlopen(f"http://127.0.0.1:{api.http_port}{path}", timeout=10) as response:
+            html = response.read().decode()
+        assert response.status == 200 and "<h1>" in html and "internal error" not in html, path
+    with urllib.request.urlopen(f"http://127.0.0.1:{api.http_port}/?since=7d", timeout=10) as response:
+        assert f'data-metric="requests" data-value="{requests}"' in response.read().decode()
