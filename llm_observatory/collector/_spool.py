@@ -16,6 +16,7 @@ import threading
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 _HEADER = struct.Struct("<4sIIBB")
 _MAGIC = b"LOS1"
@@ -25,6 +26,20 @@ _NAMES = {v: k for k, v in _SIGNALS.items()}
 SEGMENT_BYTES = 64 * 1024 * 1024
 
 Position = tuple[int, int]  # (segment number, offset after the record)
+
+
+def _records(fh: BinaryIO) -> Iterator[tuple[int, str, bytes, bool]]:
+    """``(offset after, signal, body, is_json)`` of each record from the file's position, up to the
+    end or to a torn record (a write cut by a crash: never acknowledged)."""
+    while True:
+        header = fh.read(_HEADER.size)
+        if len(header) < _HEADER.size:
+            return
+        magic, length, crc, signal, is_json = _HEADER.unpack(header)
+        body = fh.read(length)
+        if magic != _MAGIC or len(body) < length or zlib.crc32(body) != crc or signal not in _NAMES:
+            return
+        yield fh.tell(), _NAMES[signal], body, bool(is_json)
 
 
 class Spool:
@@ -61,17 +76,8 @@ class Spool:
         path = self._path(segment)
         if not path.exists():
             return
-        end = 0
         with open(path, "rb") as fh:
-            while True:
-                header = fh.read(_HEADER.size)
-                if len(header) < _HEADER.size:
-                    break
-                magic, length, crc, signal, _ = _HEADER.unpack(header)
-                body = fh.read(length)
-                if magic != _MAGIC or len(body) < length or zlib.crc32(body) != crc or signal not in _NAMES:
-                    break
-                end = fh.tell()
+            end = max((record[0] for record in _records(fh)), default=0)
         if end < path.stat().st_size:
             with open(path, "r+b") as fh:
                 fh.truncate(end)
@@ -137,15 +143,8 @@ class Spool:
             offset = start_offset if segment == start_segment else 0
             with open(self._path(segment), "rb") as fh:
                 fh.seek(offset)
-                while True:
-                    header = fh.read(_HEADER.size)
-                    if len(header) < _HEADER.size:
-                        break
-                    magic, length, crc, signal, is_json = _HEADER.unpack(header)
-                    body = fh.read(length)
-                    if magic != _MAGIC or len(body) < length or zlib.crc32(body) != crc or signal not in _NAMES:
-                        break  # a torn write at a crash: never acknowledged
-                    yield (segment, fh.tell()), _NAMES[signal], body, bool(is_json)
+                for end, signal, body, is_json in _records(fh):
+                    yield (segment, end), signal, body, is_json
 
     def close(self) -> None:
         with self._lock:
