@@ -65,6 +65,19 @@ def test_streaming_query() -> None:
     assert completion["llm.stream.chunks"] >= 1 and completion["gen_ai.response.time_to_first_chunk"] >= 0
 
 
+def test_a_streamed_response_dropped_unread_ends_its_spans(instrumented: LlamaIndexInstrumentor) -> None:
+    import gc
+    engine = mock_index().as_query_engine(llm=mock_llm(), streaming=True)
+    with capture() as cap:
+        response = engine.query("capital of France?")
+        del response
+        gc.collect()
+    assert instrumented._tracker._models == {}  # no model call left open (and, per the fixture, current)
+    for span in cap.spans():
+        if span.name == "text_completion":  # releases that call the model before the stream is read
+            assert list(span.attributes["gen_ai.response.finish_reasons"]) == ["error"]
+
+
 def test_async_query() -> None:
     engine = mock_index().as_query_engine(llm=mock_llm())
     with capture() as cap:

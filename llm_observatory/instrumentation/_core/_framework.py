@@ -132,12 +132,13 @@ def captured(unit: Unit, value: Any) -> str:
 
 
 def end_unit(unit: Unit, error: BaseException | None, outputs: Callable[[Unit, Span], None] | None = None,
-             not_errors: frozenset[str] = frozenset()) -> None:
-    """End a unit's span once: its error or outputs, and its duration metric. Never raises."""
+             not_errors: frozenset[str] = frozenset(), cut: bool = False) -> None:
+    """End a unit's span once: its error or outputs, and its duration metric. Never raises.
+    ``cut``: a model call's stream that ended early."""
     end_time = time.time_ns()
     inference = unit.inference
     if inference is not None:
-        inference.end(error)
+        inference.end(error, cut=cut)
         return
     span = unit.span
     if span is None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Iterator
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -285,8 +286,9 @@ async def _in_context_async(gen: AsyncIterator[Any], ctx: Context) -> AsyncItera
             await aclose()
 
 
-def keep_stream_context(result: Any, ctx: Context) -> None:
-    """Let a ``StreamingResponse``'s lazy generator run in the context of the span that returned it."""
+def keep_stream_context(result: Any, ctx: Context, on_drop: Callable[[], None]) -> None:
+    """Let a ``StreamingResponse``'s lazy generator run in the context of the span that returned it;
+    ``on_drop`` runs when that generator is garbage-collected (after its end, or unread)."""
     if type(result).__name__ not in ("StreamingResponse", "AsyncStreamingResponse"):
         return
     gen = getattr(result, "response_gen", None)
@@ -294,9 +296,13 @@ def keep_stream_context(result: Any, ctx: Context) -> None:
             or getattr(gen, "ag_code", None) is _in_context_async.__code__:
         return
     if inspect.isgenerator(gen):
-        result.response_gen = _in_context(gen, ctx)
+        wrapped: Any = _in_context(gen, ctx)
     elif inspect.isasyncgen(gen):
-        result.response_gen = _in_context_async(gen, ctx)
+        wrapped = _in_context_async(gen, ctx)
+    else:
+        return
+    weakref.finalize(wrapped, on_drop)
+    result.response_gen = wrapped
 
 
 def is_stream(result: Any) -> bool:

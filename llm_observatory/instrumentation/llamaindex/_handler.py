@@ -141,7 +141,11 @@ class Tracker:
         current = otel_context.get_current()  # this span's, or a model call's it started and left running
         self._stack.release(unit)
         if error is None and unit.kind in (li.ENGINE, li.SYNTHESIZER):
-            li.keep_stream_context(result, current)
+            # A model call started here and still streaming ends when its stream does, or, if the
+            # application drops the response unread, when the stream is garbage-collected.
+            # (Only a model call whose context is the current one: other threads' calls are not ours.)
+            running = [span_id for span_id, model in self._models.items() if model.ctx is current]
+            li.keep_stream_context(result, current, lambda: self._abandon(running))
         end_unit(unit, error, None if error is not None else _outputs(result))
 
     # --- events ------------------------------------------------------------------------------
@@ -203,14 +207,22 @@ class Tracker:
             report("llamaindex.model_end", exc)
         self._end_model(event.span_id or "", None)
 
-    def _end_model(self, span_id: str, error: BaseException | None) -> None:
+    def _end_model(self, span_id: str, error: BaseException | None, cut: bool = False) -> None:
         unit = self._models.pop(span_id, None)
         restore = self._restore.pop(span_id, None)
         if restore is not None:
             restore[0].ctx = restore[1]
         if unit is not None:
             self._stack.release(unit)
-            end_unit(unit, error)
+            end_unit(unit, error, cut=cut)
+
+    def _abandon(self, span_ids: list[str]) -> None:
+        """A streamed response was dropped before its stream ended: end its model calls, cut."""
+        try:
+            for span_id in span_ids:
+                self._end_model(span_id, None, cut=True)
+        except Exception as exc:
+            report("llamaindex.abandon", exc)
 
     def _exception(self, event: Any) -> None:
         error = getattr(event, "exception", None)
