@@ -321,7 +321,9 @@ def trace(store: Store, trace_id: str) -> str | None:
 
 def cost(store: Store, params: Mapping[str, str]) -> str:
     params = _with_default_range(params)
-    groups = "".join(_breakdown(_api.usage(store, {**params, "group_by": g, "limit": "20"})["rows"], title, tid)
+    by_group = {g: _api.usage(store, {**params, "group_by": g, "limit": "20"})["rows"]
+                for g in ("model", "service", "user", "day")}
+    groups = "".join(_breakdown(by_group[g], title, tid)
                      for g, title, tid in (("model", "Spend by model", "cost-model"),
                                            ("service", "Spend by service", "cost-service"),
                                            ("user", "Spend by user", "cost-user"),
@@ -333,7 +335,7 @@ def cost(store: Store, params: Mapping[str, str]) -> str:
                          _td(_e(r["service_name"])), _td(_e(r["model_name"])), _td(_e(r["user_id"])),
                          _td(_num(r["total_tokens"], "int"), True), _td(_num(r["total_cost_usd"], "usd"), True),
                          _td(_num(r["duration_ms"], "ms"), True)] for r in top], "expensive")
-    usage = {r["key"]: r for r in _api.usage(store, {**params, "group_by": "model", "limit": "50"})["rows"]}
+    usage = {r["key"]: r for r in by_group["model"]}
     points = [(str(r["model_name"]), r["p50_ms"] or 0.0, (usage[r["model_name"]]["cost_usd"] or 0.0)
                / max(1, usage[r["model_name"]]["requests"]))
               for r in _api.latency(store, params)["rows"] if r["model_name"] in usage]

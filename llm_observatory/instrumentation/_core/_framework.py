@@ -61,6 +61,18 @@ class Unit:
         self.t0 = time.perf_counter()
 
 
+def remember(table: dict[Any, Any], key: Any, value: Any) -> Any:
+    """``table[key] = value``; past :data:`MAX_UNITS` entries the oldest is dropped and returned
+    (a leak guard for runs a framework never ends), else ``None``."""
+    table[key] = value
+    if len(table) > MAX_UNITS:
+        try:
+            return table.pop(next(iter(table)), None)
+        except (StopIteration, RuntimeError):  # another thread changed the table meanwhile
+            return None
+    return None
+
+
 class ContextStack:
     """Enters units' contexts and leaves them in reverse order of entry."""
 
@@ -72,13 +84,7 @@ class ContextStack:
         """Make the unit's span current for the code it runs."""
         unit.token = otel_context.attach(unit.ctx)
         unit.attached = True
-        entered = self._entered
-        entered[id(unit.ctx)] = unit
-        if len(entered) > MAX_UNITS:  # contexts that were left without us (tasks that are gone)
-            try:
-                entered.pop(next(iter(entered)), None)
-            except (StopIteration, RuntimeError):
-                pass
+        remember(self._entered, id(unit.ctx), unit)  # contexts left without us (gone tasks) age out
 
     def enter(self, unit: Unit) -> None:
         """Make the unit current in the caller's context, unless it already is."""
@@ -120,6 +126,15 @@ class ContextStack:
                 return  # entered in another context, which is gone: nothing of ours is left current
             finally:
                 entered.pop(id(current), None)
+
+
+def capture_query(unit: Unit, query: Any) -> None:
+    """A retriever's query as ``gen_ai.retrieval.query.text`` (content capture on), redacted and bounded."""
+    tel, span = unit.tel, unit.span
+    if span is None or query is None or not tel.capture_content:
+        return
+    text = query if tel.redactor is None else tel.redactor.value(query)[0]
+    span.set_attribute(sc.GEN_AI_RETRIEVAL_QUERY_TEXT, str(text)[: tel.max_content_length])
 
 
 def captured(unit: Unit, value: Any) -> str:

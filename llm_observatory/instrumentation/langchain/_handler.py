@@ -20,7 +20,7 @@ from opentelemetry.trace import Span, SpanKind
 
 from ... import semconv as sc
 from ...pricing import tokens
-from .._core._framework import MAX_UNITS, ContextStack, Unit, captured, end_unit
+from .._core._framework import ContextStack, Unit, capture_query, captured, end_unit, remember
 from .._core._guard import report
 from .._core._inference import Inference
 from .._core._messages import parse_arguments
@@ -65,16 +65,9 @@ class ObservatoryCallbackHandler(BaseCallbackHandler):  # type: ignore[misc]
         return otel_context.get_current(), False
 
     def _track(self, run_id: UUID, run: Unit) -> None:
-        runs = self._runs
-        runs[run_id] = run
-        if len(runs) > MAX_UNITS:
-            try:
-                oldest = next(iter(runs))
-                stale = runs.pop(oldest, None)
-                if stale is not None and stale.span is not None:
-                    stale.span.end()
-            except (StopIteration, RuntimeError):
-                pass
+        stale = remember(self._runs, run_id, run)
+        if stale is not None:
+            end_unit(stale, None)
 
     def enter(self, run_id: UUID) -> None:
         """Make a model run's span current in the caller's context, if it is not yet.
@@ -310,9 +303,8 @@ class ObservatoryCallbackHandler(BaseCallbackHandler):  # type: ignore[misc]
                               _CLIENT, attrs, tags, metadata)
             if run is None or run.span is None:
                 return
-            if run.tel.capture_content and run.span.is_recording():
-                text = query if run.tel.redactor is None else run.tel.redactor.value(query)[0]
-                run.span.set_attribute(sc.GEN_AI_RETRIEVAL_QUERY_TEXT, str(text)[: run.tel.max_content_length])
+            if run.span.is_recording():
+                capture_query(run, query)
             self._stack.attach(run)
         except Exception as exc:
             report("langchain.retriever_start", exc)

@@ -19,7 +19,7 @@ from opentelemetry.trace import Span, SpanKind
 
 from ... import semconv as sc
 from ...pricing import tokens
-from .._core._framework import MAX_UNITS, ContextStack, Unit, captured, end_unit
+from .._core._framework import ContextStack, Unit, capture_query, captured, end_unit, remember
 from .._core._guard import report
 from .._core._inference import Inference
 from .._core._messages import field, parse_arguments
@@ -64,14 +64,6 @@ class Tracker:
         self._stack = ContextStack()
         self.enabled = True
 
-    @staticmethod
-    def _bounded(table: dict[str, Any]) -> None:
-        if len(table) > MAX_UNITS:
-            try:
-                table.pop(next(iter(table)), None)
-            except (StopIteration, RuntimeError):
-                pass
-
     # --- dispatcher spans -------------------------------------------------------------------
     def span_enter(self, id_: str, bound_args: Any, instance: Any, parent_id: str | None) -> None:
         if not self.enabled:
@@ -82,8 +74,7 @@ class Tracker:
         kind = li.kind_of(instance, method)
         if kind is None or (parent is not None and parent.kind == kind and parent.instance is instance):
             # Not a span of its own, or the same work one level down (``__call__`` → ``call``).
-            self._nodes[id_] = _Node(parent_ctx, None, None if kind is None else kind, instance)
-            self._bounded(self._nodes)
+            remember(self._nodes, id_, _Node(parent_ctx, None, kind, instance))
             return
         tel = self._telemetry()
         name = li.name_of(instance, kind)
@@ -126,8 +117,9 @@ class Tracker:
             if inputs is not None:
                 key = sc.GEN_AI_TOOL_CALL_ARGUMENTS if kind == li.TOOL else sc.LLM_INPUT
                 span.set_attribute(key, captured(unit, inputs))
-        self._nodes[id_] = _Node(ctx, unit, kind, instance)
-        self._bounded(self._nodes)
+        stale = remember(self._nodes, id_, _Node(ctx, unit, kind, instance))
+        if stale is not None and stale.unit is not None:
+            end_unit(stale.unit, None)
         self._stack.attach(unit)
 
     def span_exit(self, id_: str, result: Any, error: BaseException | None) -> None:
@@ -179,10 +171,9 @@ class Tracker:
         if operation == sc.Operation.EMBEDDINGS:
             inference.estimate = _embedding_estimate(inference, provider, model)
         else:
-            prompt = li.prompt_of(event)
             if tel.capture_content:
-                inference.input_messages = prompt
-            inference.estimate = _chat_estimate(inference, prompt, provider, model)
+                inference.input_messages = li.prompt_of(event)
+            inference.estimate = _chat_estimate(inference, event, provider, model)
         ctx = otel_context.set_value(_MODEL_KEY, True, otel_context.set_value(SLOT_KEY, slot, parent_ctx))
         ctx = otel_trace.set_span_in_context(inference.span, ctx)
         unit = Unit(tel, inference.span, ctx, operation, model or "")
@@ -190,8 +181,9 @@ class Tracker:
         if node is not None:
             self._restore[span_id] = (node, node.ctx)
             node.ctx = ctx
-        self._models[span_id] = unit
-        self._bounded(self._models)
+        stale = remember(self._models, span_id, unit)
+        if stale is not None:
+            end_unit(stale, None, cut=True)
         self._stack.attach(unit)
 
     def _model_chunk(self, event: Any) -> None:
@@ -231,11 +223,8 @@ class Tracker:
 
     def _retrieval_start(self, event: Any) -> None:
         unit = self._unit_of(event.span_id)
-        if unit is not None and unit.span is not None and unit.tel.capture_content:
-            query = li.query_text(getattr(event, "str_or_query_bundle", None))
-            if query is not None:
-                text = query if unit.tel.redactor is None else unit.tel.redactor.value(query)[0]
-                unit.span.set_attribute(sc.GEN_AI_RETRIEVAL_QUERY_TEXT, str(text)[: unit.tel.max_content_length])
+        if unit is not None:
+            capture_query(unit, li.query_text(getattr(event, "str_or_query_bundle", None)))
 
     def _retrieval_end(self, event: Any) -> None:
         unit = self._unit_of(event.span_id)
@@ -293,11 +282,12 @@ def _outputs(result: Any) -> Callable[[Unit, Span], None]:
     return record
 
 
-def _chat_estimate(inference: Inference, prompt: list[dict[str, Any]] | None, provider: str,
+def _chat_estimate(inference: Inference, event: Any, provider: str,
                    model: str | None) -> Callable[[], tuple[int | None, int | None]]:
-    texts = [li.texts_of_message(m) for m in prompt or ()]
-
+    """Token estimates for a model that reports no usage; the prompt is read only if one is needed."""
     def estimate() -> tuple[int | None, int | None]:
+        prompt = inference.input_messages or li.prompt_of(event)
+        texts = [li.texts_of_message(m) for m in prompt]
         completion = sum(tokens.count_text(t, provider, model) for t in inference.state or ())
         return tokens.count_messages(texts, provider, model), completion
     return estimate
