@@ -16,12 +16,12 @@ from typing import Any, TypeVar, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind
 
 from . import semconv as sc
 from .instrumentation._core import _telemetry
 from .instrumentation._core._guard import report
-from .instrumentation._core._inference import error_type
+from .instrumentation._core._inference import error_type, mark_error
 from .instrumentation._core._messages import dump_json, to_jsonable
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -120,10 +120,7 @@ class _Call:
         span = self.span
         try:
             if error is not None:
-                etype = error_type(error)
-                span.set_attribute(sc.ERROR_TYPE, etype)
-                span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:512]))
-                span.record_exception(error)
+                mark_error(span, error)
             elif has_output and self._capture(self.spec.capture_output) and span.is_recording():
                 key = sc.GEN_AI_TOOL_CALL_RESULT if self.spec.kind == "tool" else sc.LLM_OUTPUT
                 span.set_attribute(key, dump_json(self._redacted(to_jsonable(output)), self.tel.max_content_length))

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.trace import Span
 
 from ... import semconv as sc
 from ._guard import report
-from ._inference import Inference, error_type
+from ._inference import Inference, error_type, mark_error
 from ._messages import dump_json, to_jsonable
 from ._telemetry import Telemetry
 
@@ -162,9 +162,7 @@ def end_unit(unit: Unit, error: BaseException | None, outputs: Callable[[Unit, S
         failed = error is not None and type(error).__name__ not in not_errors
         if failed:
             assert error is not None
-            span.set_attribute(sc.ERROR_TYPE, error_type(error))
-            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:512]))
-            span.record_exception(error)
+            mark_error(span, error)
         elif outputs is not None and span.is_recording():
             outputs(unit, span)
         if unit.metric is not None:

@@ -47,6 +47,19 @@ def error_type(exc: BaseException) -> str:
     return name
 
 
+def mark_error(span: Any, error: BaseException, attrs: dict[str, Any] | None = None) -> str:
+    """Record ``error`` on ``span``: status ERROR, an exception event, and ``error.type`` (into
+    ``attrs`` when given, for the caller's one ``set_attributes``, else on the span). Returns the type."""
+    etype = error_type(error)
+    if attrs is None:
+        span.set_attribute(sc.ERROR_TYPE, etype)
+    else:
+        attrs[sc.ERROR_TYPE] = etype
+    span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:512]))
+    span.record_exception(error)
+    return etype
+
+
 class Inference:
     """The state of one model call between its start and its end."""
 
@@ -193,22 +206,42 @@ class Inference:
         self.tel.event_logger.emit(event_name=sc.EVENT_INFERENCE_DETAILS, attributes=fields,
                                    context=otel_trace.set_span_in_context(self.span))
 
-    def _finish_delegated(self, span: Any, attrs: dict[str, Any], error: BaseException | None) -> None:
+    def _content(self, attrs: dict[str, Any],
+                 items: tuple[tuple[str, list[dict[str, Any]] | None], ...]) -> tuple[dict[str, Any], int]:
+        """Captured content, redacted before it is serialised (the JSON never holds a raw value):
+        onto ``attrs`` as JSON where spans carry content, and returned structured (for the details
+        event) with the number of redactions."""
         tel = self.tel
-        if tel.capture_content and span.is_recording():
-            for key, value in ((sc.GEN_AI_INPUT_MESSAGES, self.input_messages),
-                               (sc.GEN_AI_OUTPUT_MESSAGES, self.output_messages)):
-                if value and tel.content_on_spans:
-                    if tel.redactor is not None:
-                        value = tel.redactor.value(value)[0]
+        redactor = tel.redactor
+        redacted = 0
+        content: dict[str, Any] = {}
+        for key, value in items:
+            if value:
+                if redactor is not None:
+                    value, n = redactor.value(value)
+                    redacted += n
+                if tel.content_on_spans or key == sc.GEN_AI_TOOL_DEFINITIONS:
                     attrs[key] = dump_json(value, tel.max_content_length)
-        if self.chunks:
-            attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (self.first_ns - self._t0) / 1e9
-            attrs[sc.LLM_STREAM_CHUNKS] = self.chunks
+                content[key] = value
+        return content, redacted
+
+    def _chunk_timing(self, attrs: dict[str, Any]) -> tuple[float | None, float | None]:
+        """Time to the first chunk and mean time per later chunk, for a streamed call."""
+        if not self.chunks:
+            return None, None
+        ttfc = (self.first_ns - self._t0) / 1e9
+        attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
+        attrs[sc.LLM_STREAM_CHUNKS] = self.chunks
+        tpoc = (self.last_ns - self.first_ns) / 1e9 / (self.chunks - 1) if self.chunks > 1 else None
+        return ttfc, tpoc
+
+    def _finish_delegated(self, span: Any, attrs: dict[str, Any], error: BaseException | None) -> None:
+        if self.tel.capture_content and self.tel.content_on_spans and span.is_recording():
+            self._content(attrs, ((sc.GEN_AI_INPUT_MESSAGES, self.input_messages),
+                                  (sc.GEN_AI_OUTPUT_MESSAGES, self.output_messages)))
+        self._chunk_timing(attrs)
         if error is not None:
-            attrs[sc.ERROR_TYPE] = error_type(error)
-            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:512]))
-            span.record_exception(error)
+            mark_error(span, error, attrs)
         span.set_attributes(attrs)
 
     def _finish(self, span: Any, error: BaseException | None, cut: bool) -> None:
@@ -278,34 +311,17 @@ class Inference:
                 attrs[sc.LLM_COST_INPUT_USD] = cost.input
                 attrs[sc.LLM_COST_OUTPUT_USD] = cost.output
 
-        ttfc = tpoc = None
-        if self.chunks:
-            ttfc = (self.first_ns - self._t0) / 1e9
-            attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
-            attrs[sc.LLM_STREAM_CHUNKS] = self.chunks
-            if self.chunks > 1:
-                tpoc = (self.last_ns - self.first_ns) / 1e9 / (self.chunks - 1)
+        ttfc, tpoc = self._chunk_timing(attrs)
 
         tel = self.tel
         event_content: dict[str, Any] | None = None
         if tel.capture_content and (span.is_recording() or tel.event_logger is not None):
-            limit = tel.max_content_length
-            redactor = tel.redactor
-            redacted = 0
-            event_content = {}
-            for key, value in (
+            event_content, redacted = self._content(attrs, (
                 (sc.GEN_AI_INPUT_MESSAGES, self.input_messages),
                 (sc.GEN_AI_OUTPUT_MESSAGES, self.output_messages),
                 (sc.GEN_AI_SYSTEM_INSTRUCTIONS, self.system_instructions),
                 (sc.GEN_AI_TOOL_DEFINITIONS, self.tool_definitions),
-            ):
-                if value:
-                    if redactor is not None:  # before serialisation: the JSON never holds the raw value
-                        value, n = redactor.value(value)
-                        redacted += n
-                    if tel.content_on_spans or key == sc.GEN_AI_TOOL_DEFINITIONS:
-                        attrs[key] = dump_json(value, limit)
-                    event_content[key] = value
+            ))
             if redacted:
                 attrs[sc.LLM_REDACTION_COUNT] = redacted
         elif self.tool_definitions:
@@ -324,11 +340,7 @@ class Inference:
             if self.server_port:
                 metric_attrs[sc.SERVER_PORT] = self.server_port
         if error is not None:
-            etype = error_type(error)
-            attrs[sc.ERROR_TYPE] = etype
-            metric_attrs[sc.ERROR_TYPE] = etype
-            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:512]))
-            span.record_exception(error)
+            metric_attrs[sc.ERROR_TYPE] = mark_error(span, error, attrs)
         span.set_attributes(attrs)
         if tel.event_logger is not None and event_content is not None:
             self._emit_details(attrs, event_content)
