@@ -351,7 +351,10 @@ def _estimator(inference: Inference, prompt: list[Any], provider: str,
     """Token estimates for a model that reports no usage (fake and local models)."""
     def estimate() -> tuple[int | None, int | None]:
         prompt_tokens = tokens.count_messages((lc.texts_of(m) for m in prompt), provider, model)
-        texts = inference.state or []
+        texts: list[str] = []
+        for generation in inference.state or ():  # the generations, read only now that they are needed
+            message = getattr(generation, "message", None)
+            texts.extend(lc.texts_of(message) if message is not None else [getattr(generation, "text", "") or ""])
         completion = sum(tokens.count_text(t, provider, model) for t in texts)
         return prompt_tokens, completion
     return estimate
@@ -390,23 +393,18 @@ def _model_result(inference: Inference, response: Any) -> None:
     response_id = meta.get("id") or getattr(msg, "id", None)
     if isinstance(response_id, str) and response_id and not response_id.startswith(("run-", "lc_run")):
         inference.response_id = response_id
-    texts = []
-    outputs = []
-    for generation, reason in zip(generations, reasons, strict=False):
-        gmsg = getattr(generation, "message", None)
-        if gmsg is not None:
-            texts.extend(lc.texts_of(gmsg))
-            if inference.tel.capture_content:
+    inference.state = generations  # an estimate, if one is needed, reads their text
+    if inference.tel.capture_content:
+        outputs = []
+        for generation, reason in zip(generations, reasons, strict=False):
+            gmsg = getattr(generation, "message", None)
+            if gmsg is not None:
                 out = lc.chat_message(gmsg)
                 out["role"] = "assistant"
                 out["finish_reason"] = reason or ""
-                outputs.append(out)
-        else:
-            text = getattr(generation, "text", "") or ""
-            texts.append(text)
-            if inference.tel.capture_content:
-                outputs.append({"role": "assistant", "parts": [{"type": "text", "content": text}],
-                                "finish_reason": reason or ""})
-    inference.state = texts
-    if outputs:
-        inference.output_messages = outputs
+            else:
+                text = getattr(generation, "text", "") or ""
+                out = {"role": "assistant", "parts": [{"type": "text", "content": text}], "finish_reason": reason or ""}
+            outputs.append(out)
+        if outputs:
+            inference.output_messages = outputs
