@@ -12,7 +12,9 @@ Overrides (:class:`PriceOverride`, from code or a file) win over the data.
 from __future__ import annotations
 
 import fnmatch
+import importlib.util
 import logging
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -45,6 +47,11 @@ PROVIDER_IDS = {
     "perplexity": "perplexity",
     "moonshot_ai": "moonshotai",
 }
+
+#: Modules the price data imports that an SDK probes through ``sys.modules`` rather than ``import``
+#: (openai's client looks up ``httpx2`` there on every request). An import running in a
+#: background thread is visible there half-initialised, and the application's call fails.
+RACY_IMPORTS = ("httpx2",)
 
 #: How long a model with time-dependent prices (dated changes, off-peak hours) keeps its rates.
 CONDITIONAL_TTL_S = 60.0
@@ -207,8 +214,12 @@ class PriceTable:
     def warm_up(self) -> threading.Thread | None:
         """Load the genai-prices data in a background thread, so the first priced call is quick.
 
-        Once per table; later calls return ``None``.
+        Once per table; later calls return ``None``. Also ``None`` when loading the data would import,
+        in the background, a module the application may see half-initialised (:data:`RACY_IMPORTS`):
+        the data is then loaded by the first priced call, on its own thread.
         """
+        if not self._use_data or not _safe_in_background():
+            return None
         with self._lock:
             if self._warming:
                 return None
@@ -285,6 +296,19 @@ class PriceTable:
         conditional = not hasattr(info.prices, "input_mtok") and isinstance(info.prices, list)
         expires = time.monotonic() + CONDITIONAL_TTL_S if conditional else 0.0
         return _Rates(thresholds, regions, per_request, expires)
+
+
+def _safe_in_background() -> bool:
+    """Whether the price data can be imported in a background thread without racing the application."""
+    for name in RACY_IMPORTS:
+        if name in sys.modules:
+            continue
+        try:
+            if importlib.util.find_spec(name) is not None:
+                return False
+        except (ImportError, ValueError):
+            continue
+    return True
 
 
 _MISSING = _Rates((), ((None, None, None, None),), 0.0, -1.0)

@@ -201,3 +201,27 @@ def test_bad_price_files_give_clear_errors(tmp_path: Path, name: str, text: str,
 def test_missing_price_file() -> None:
     with pytest.raises(PricingConfigError, match="cannot read price file"):
         parse_overrides("/nonexistent/prices.toml")
+
+
+def test_no_background_import_the_application_could_see_half_done(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
+    """The openai client probes ``sys.modules["httpx2"]`` on every request, and genai-prices imports
+    httpx2: a warm-up thread importing it would let a concurrent request see it half-initialised."""
+    import sys
+
+    from llm_observatory.pricing import _table
+
+    monkeypatch.setattr(_table, "RACY_IMPORTS", ("json",))  # installed and already imported: safe
+    assert "json" in sys.modules
+    thread = PriceTable().warm_up()
+    assert thread is not None
+    thread.join()
+    (tmp_path / "probed_module.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(_table, "RACY_IMPORTS", ("probed_module",))  # installed, not imported yet
+    assert "probed_module" not in sys.modules
+    table = PriceTable()
+    assert table.warm_up() is None
+    cost = table.cost("openai", "gpt-4o", 1000, 100)  # loaded on first use instead, on this thread
+    assert cost is not None and cost.total == pytest.approx(float(_oracle("gpt-4o", "openai",
+                                                                         {"input_tokens": 1000, "output_tokens": 100})))
