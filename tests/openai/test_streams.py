@@ -32,7 +32,7 @@ def create(client: Any, **kwargs: Any) -> Any:
 def test_consumed_with_include_usage(client: Any) -> None:
     with capture() as cap:
         stream = create(client, stream_options={"include_usage": True})
-        assert isinstance(stream, openai.Stream)
+        assert type(stream) is openai.Stream  # the SDK's own object, not a proxy
         texts = []
         for chunk in stream:
             assert trace.get_current_span() is trace.INVALID_SPAN
@@ -193,7 +193,7 @@ async def test_async_consumed_and_cut(aclient: Any, fake: FakeOpenAI) -> None:
     with capture() as cap:
         stream = await aclient.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True,
                                                        stream_options={"include_usage": True})
-        assert isinstance(stream, openai.AsyncStream)
+        assert type(stream) is openai.AsyncStream
         text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
         stream2 = await aclient.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
         await stream2.__anext__()
@@ -234,3 +234,44 @@ def test_cut_before_the_usage_chunk_is_estimated(fake: FakeOpenAI) -> None:
     a = one_span(cap).attributes
     assert a["llm.usage.estimated"] is True
     assert a["gen_ai.usage.output_tokens"] == 2  # "This is" arrived: two o200k tokens
+
+
+def test_a_stream_of_an_unknown_shape_is_proxied() -> None:
+    """A stream without the SDK's private item generator is traced through a transparent proxy."""
+    from llm_observatory.instrumentation._core._inference import Inference
+    from llm_observatory.instrumentation._core._stream import SyncStreamProxy, end_stream, trace_stream
+    from llm_observatory.instrumentation._core._telemetry import current
+
+    class Chunks:
+        def __init__(self) -> None:
+            self.items = iter([1, 2, 3])
+
+        def __iter__(self) -> Chunks:
+            return self
+
+        def __next__(self) -> int:
+            return next(self.items)
+
+        def close(self) -> None:
+            pass
+
+    class Handler:
+        def __init__(self) -> None:
+            self.seen: list[int] = []
+
+        def chunk(self, chunk: int) -> None:
+            self.seen.append(chunk)
+
+        def finish(self) -> None:
+            pass
+
+    with capture() as cap:
+        handler = Handler()
+        inference = Inference(current(), "chat", "openai", "gpt-4o-mini", stream=True)
+        traced = trace_stream(Chunks(), inference, handler, is_async=False)
+        assert isinstance(traced, SyncStreamProxy) and isinstance(traced, Chunks)
+        assert next(traced) == 1
+        end_stream(traced)
+        assert inference.done and handler.seen == [1]
+    span = one_span(cap)
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)

@@ -8,7 +8,7 @@ from typing import Any, TypeGuard
 
 from ._guard import report
 from ._inference import Inference
-from ._stream import AsyncStreamProxy, ChunkHandler, SyncStreamProxy
+from ._stream import ChunkHandler, trace_stream
 
 #: The header the SDK sets on ``with_raw_response`` ("true") and ``with_streaming_response`` ("stream") calls.
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
@@ -154,8 +154,7 @@ class SdkHandler:
 
     def _finish_parsed(self, inference: Inference, result: Any) -> Any:
         if self.stream_types and isinstance(result, self.stream_types):
-            proxy = AsyncStreamProxy if self.is_async else SyncStreamProxy
-            return proxy(result, inference, self.accumulator(inference))
+            return trace_stream(result, inference, self.accumulator(inference), self.is_async)
         self.record(inference, result)
         inference.end()
         return result

@@ -1,21 +1,28 @@
-"""The stream proxy: the SDK's own stream object, seen through, that ends its span exactly once.
+"""Traced streams: the SDK's own stream object, tapped or seen through, that ends its span exactly once.
 
-The proxy is a :class:`wrapt.BaseObjectProxy`, so ``isinstance(proxy, openai.Stream)`` stays true
-and every attribute of the stream is the stream's own. It ends the inference when the stream is
-exhausted, on ``close()``/``aclose()``, on ``with`` exit, on an error while reading, and, last, when
-it is garbage collected. The span is never current while the user's code runs between chunks.
+Two ways, chosen per stream by :func:`trace_stream`:
 
-Per-chunk cost matters (a stream can have thousands of chunks): every attribute read on a wrapt
-proxy goes through its attribute hook, so all per-stream state sits on one plain ``__slots__``
-object, read once per chunk.
+* **Tap** (the SDK streams of openai and anthropic): the stream object is returned as it is; only
+  its private item generator (``_iterator``, which both ``__next__`` and ``__iter__`` read) is
+  replaced by a generator that accounts for each chunk on its way through, and its ``close`` by
+  one that also ends the span. ``type(stream)`` stays the SDK's class, and a chunk costs one
+  generator resume plus the adapter's handler.
+* **Proxy** (anything else): a :class:`wrapt.BaseObjectProxy`, so ``isinstance(proxy, Stream)``
+  stays true and every attribute is the stream's own.
+
+Either way the inference ends when the stream is exhausted, on ``close()``/``aclose()``, on
+``with`` exit, on an error while reading, and, last, when the stream is garbage collected. The
+span is never current while the user's code runs between chunks.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable
+import sys
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from time import perf_counter_ns
-from types import TracebackType
+from types import AsyncGeneratorType, GeneratorType, TracebackType
 from typing import Any, Protocol
 
 import wrapt
@@ -187,3 +194,117 @@ class AsyncStreamProxy(_Base):
             return await self.__wrapped__.__aexit__(exc_type, exc, tb)
         finally:
             self._self_finish(exc)
+
+
+# --- the tap ---------------------------------------------------------------------------------
+
+def _tap(inner: Iterator[Any], s: _State) -> Iterator[Any]:
+    """The stream's item generator, accounting for each chunk on its way to the user."""
+    accept = s.accept
+    try:
+        for chunk in inner:
+            if not accept(chunk):
+                yield chunk
+    except BaseException as exc:  # GeneratorExit: closed or collected before the end
+        s.end(None if isinstance(exc, GeneratorExit) else exc, cut=True)
+        raise
+    s.exhausted = True
+    s.end(None, cut=False)
+
+
+async def _atap(inner: AsyncIterator[Any], s: _State) -> AsyncIterator[Any]:
+    """The async stream's item generator, accounting for each chunk on its way to the user."""
+    accept = s.accept
+    try:
+        async for chunk in inner:
+            if not accept(chunk):
+                yield chunk
+    except BaseException as exc:
+        s.end(None if isinstance(exc, GeneratorExit) else exc, cut=True)
+        raise
+    s.exhausted = True
+    s.end(None, cut=False)
+
+
+class _Closer:
+    """Put on a tapped stream as its ``close``: the SDK's own ``close``, then the span's end.
+
+    Held only by the stream, so ``__del__`` runs when the stream is collected: a stream dropped
+    unread (whose generator never started, so never sees ``GeneratorExit``) still ends its span.
+    The stream is reached through a weak reference: a strong one would keep it alive.
+    """
+
+    __slots__ = ("close_of", "state", "stream")
+
+    def __init__(self, stream: Any, close_of: Callable[[Any], Any], state: _State) -> None:
+        self.stream = weakref.ref(stream)
+        self.close_of = close_of
+        self.state = state
+
+    def _end(self, error: BaseException | None = None) -> None:
+        s = self.state
+        s.end(error, cut=not s.exhausted)
+
+    def _error(self, stream: Any) -> BaseException | None:
+        """The exception leaving the user's ``with`` block, when ``close`` is called by ``__exit__``."""
+        error = sys.exc_info()[1]
+        if error is None or stream is None:
+            return None
+        exit_ = getattr(type(stream), "__aexit__" if isinstance(self, _AsyncCloser) else "__exit__", None)
+        return error if sys._getframe(2).f_code is getattr(exit_, "__code__", None) else None
+
+    def close(self) -> Any:
+        stream = self.stream()
+        error = self._error(stream)
+        try:
+            return None if stream is None else self.close_of(stream)
+        finally:
+            self._end(error)
+
+    def __del__(self) -> None:
+        try:
+            if not self.state.inference.done:
+                self._end()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+
+class _AsyncCloser(_Closer):
+    __slots__ = ()
+
+    async def close(self) -> Any:  # type: ignore[override]
+        stream = self.stream()
+        error = self._error(stream)
+        try:
+            return None if stream is None else await self.close_of(stream)
+        finally:
+            self._end(error)
+
+
+def trace_stream(stream: Any, inference: Inference, handler: ChunkHandler, is_async: bool) -> Any:
+    """What the user gets for ``stream``: the stream itself, tapped, or a proxy where it can't be."""
+    inner: Any = None
+    try:
+        d = vars(stream)
+        inner = getattr(stream, "_iterator", None)  # anthropic makes it on first use
+        close_of = getattr(type(stream), "close", None)
+    except Exception:
+        d = close_of = None
+    if d is not None and close_of is not None and "close" not in d \
+            and type(inner) is (AsyncGeneratorType if is_async else GeneratorType):
+        state = _State(inference, handler)
+        stream._iterator = _atap(inner, state) if is_async else _tap(inner, state)  # type: ignore[arg-type]
+        stream.close = (_AsyncCloser if is_async else _Closer)(stream, close_of, state).close
+        return stream
+    return (AsyncStreamProxy if is_async else SyncStreamProxy)(stream, inference, handler)
+
+
+def end_stream(stream: Any, error: BaseException | None = None) -> None:
+    """End a traced stream's span now (for helpers that close the HTTP response behind its back)."""
+    if isinstance(stream, _Base):
+        stream._self_finish(error)
+        return
+    close = vars(stream).get("close") if hasattr(stream, "__dict__") else None
+    closer = getattr(close, "__self__", None)
+    if isinstance(closer, _Closer):
+        closer._end(error)

@@ -18,7 +18,7 @@ from opentelemetry import propagate
 
 from .._core._base import ObservatoryInstrumentor
 from .._core._guard import report
-from .._core._stream import _Base as _StreamProxy
+from .._core._stream import end_stream
 from .._core._suppression import ACTIVE_KEY
 from .._core._wrap import async_wrapper, sync_wrapper
 from ._handlers import LEGACY_HELPERS, CountTokensHandler, MessagesHandler, adopt_handover, traced_stream_request
@@ -61,8 +61,8 @@ def _propagate_like_the_sdk(wrapped: Any, instance: Any, args: tuple[Any, ...], 
 def _end_helper(helper: Any) -> None:
     try:
         raw = getattr(helper, "_raw_stream", None)
-        if isinstance(raw, _StreamProxy):
-            raw._self_finish()
+        if raw is not None:
+            end_stream(raw)
     except Exception as exc:
         report("anthropic.stream_helper.close", exc)
 

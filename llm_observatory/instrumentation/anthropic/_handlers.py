@@ -14,7 +14,7 @@ from .._core._guard import report
 from .._core._inference import Inference
 from .._core._messages import field, message, text_part, tool_call_part
 from .._core._sdk import SdkHandler, given, param, server_of
-from .._core._stream import AsyncStreamProxy, SyncStreamProxy
+from .._core._stream import trace_stream
 from .._core._telemetry import Telemetry
 from . import _content as content
 
@@ -231,18 +231,18 @@ LEGACY_HELPERS = _legacy_helpers()
 _handover = threading.local()
 
 
-def _traced(raw: Any, proxy: Any, inference: Inference) -> Any:
+def _traced(raw: Any, is_async: bool, inference: Inference) -> Any:
     """The helper's stream, traced.
 
-    anthropic 2.x reads the stream it is handed: it gets our proxy. 0.x builds a new
+    anthropic 2.x reads the stream it is handed: it gets it traced. 0.x builds a new
     ``MessageStream`` from the response instead, so the inference is handed over to that object
     (see :func:`adopt_handover`); if it is never built, the inference ends when the stream is collected.
     """
     if not LEGACY_HELPERS:
-        return proxy(raw, inference, MessageEvents(inference))
+        return trace_stream(raw, inference, MessageEvents(inference), is_async)
     # if the helper never builds its stream, end the inference when this one is collected
     fallback = weakref.finalize(raw, inference.end, None, cut=True)
-    _handover.pending = (inference, proxy, fallback)
+    _handover.pending = (inference, is_async, fallback)
     return raw
 
 
@@ -252,9 +252,9 @@ def adopt_handover(message_stream: Any) -> None:
     if pending is None:
         return
     _handover.pending = None
-    inference, proxy, fallback = pending
+    inference, is_async, fallback = pending
     fallback.detach()
-    message_stream._raw_stream = proxy(message_stream._raw_stream, inference, MessageEvents(inference))
+    message_stream._raw_stream = trace_stream(message_stream._raw_stream, inference, MessageEvents(inference), is_async)
 
 
 def traced_stream_request(handler: MessagesHandler, telemetry: Any, manager: Any, resource: Any,
@@ -263,7 +263,7 @@ def traced_stream_request(handler: MessagesHandler, telemetry: Any, manager: Any
 
     The helper sends its request only at ``with`` entry, through a callable (sync) or an un-awaited
     coroutine (async) that the manager keeps in a private attribute. It is replaced by one that
-    starts our inference at that moment and returns our stream proxy to the helper.
+    starts our inference at that moment and returns the traced stream to the helper.
     """
     from .._core._suppression import is_suppressed
 
@@ -295,7 +295,7 @@ def traced_stream_request(handler: MessagesHandler, telemetry: Any, manager: Any
                 inference.end(exc)
                 raise
             inference.deactivate(token)
-            return _traced(raw, AsyncStreamProxy, inference)
+            return _traced(raw, True, inference)
 
         setattr(manager, name, request_async())
     else:
@@ -311,7 +311,7 @@ def traced_stream_request(handler: MessagesHandler, telemetry: Any, manager: Any
                 inference.end(exc)
                 raise
             inference.deactivate(token)
-            return _traced(raw, SyncStreamProxy, inference)
+            return _traced(raw, False, inference)
 
         setattr(manager, name, request)
 

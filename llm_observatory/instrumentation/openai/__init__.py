@@ -22,7 +22,7 @@ from typing import Any
 
 from .._core._base import ObservatoryInstrumentor
 from .._core._guard import report
-from .._core._stream import _Base as _StreamProxy
+from .._core._stream import end_stream
 from .._core._wrap import async_wrapper, sync_wrapper
 from ._chat import ChatHandler
 from ._embeddings import CompletionsHandler, EmbeddingsHandler
@@ -66,8 +66,8 @@ def _resource_class(module: str, name: str) -> Any:
 
 def _end_helper_stream(helper: Any) -> None:
     raw = getattr(helper, "_raw_stream", None)
-    if isinstance(raw, _StreamProxy):
-        raw._self_finish()
+    if raw is not None:
+        end_stream(raw)
 
 
 def _helper_close(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -60,7 +60,7 @@ def set_usage(inference: Inference, usage: Any) -> None:
 
 
 class ChatHandler(SdkHandler):
-    """Turns a chat completions call into an inference; ``is_async`` selects the stream proxy."""
+    """Turns a chat completions call into an inference; ``is_async`` selects the stream kind."""
 
     stream_types = (Stream, AsyncStream)
 
