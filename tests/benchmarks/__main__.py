@@ -178,11 +178,11 @@ def bench_openai(floor: float, calls: int, rounds: int) -> None:
         return run
 
     inst = OpenAIInstrumentor()
-    n = max(calls // 4, 50)
-    n_stream = max(n // 5, 20)
-    base, with_us, background = traced_toggled({"call": call}, inst.instrument, inst.uninstrument, n, rounds)
+    # many short paired rounds: the machine's speed drifts by more than a stream's overhead in seconds
+    n, n_stream = max(calls // 40, 20), max(calls // 200, 5)
+    base, with_us, background = traced_toggled({"call": call}, inst.instrument, inst.uninstrument, n, rounds * 4)
     base_s, with_us_s, background_s = traced_toggled({"stream": stream}, inst.instrument, inst.uninstrument,
-                                                     n_stream, rounds)
+                                                     n_stream, rounds * 4)
     spanned = measure({"call": call, "call_span": in_bare_span(call)}, calls=n, rounds=rounds)
     row("openai: chat call (real SDK, mock transport)", base["call"], with_us["call"], floor, "<= 2",
         background["call"], spanned["call_span"] - spanned["call"])
@@ -431,8 +431,7 @@ def bench_anthropic(floor: float, calls: int, rounds: int) -> None:
                 pass
         return run
 
-    n = max(calls // 4, 50)
-    n_stream = max(n // 5, 20)
+    n, n_stream = max(calls // 40, 20), max(calls // 200, 5)
     inst = AnthropicInstrumentor()
 
     def nothing() -> None:
@@ -443,7 +442,7 @@ def bench_anthropic(floor: float, calls: int, rounds: int) -> None:
                    "ours": (make(native_client if has_native else plain_client), inst.instrument, inst.uninstrument)}
         if has_native:
             configs["native"] = (make(native_client), nothing, nothing)
-        t = measure_configs(configs, calls=count, rounds=rounds)
+        t = measure_configs(configs, calls=count, rounds=rounds * 4, baseline="none")
         if has_native:
             row(f"anthropic: the SDK's own tracing, {label}", t["none"], t["native"], floor, "-")
         row(f"anthropic: ours (the SDK's skipped), {label}", t["none"], t["ours"], floor, target)

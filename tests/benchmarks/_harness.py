@@ -68,9 +68,12 @@ def measure_toggled(cases: dict[str, Callable[[], Any]], on: Callable[[], None],
         for _ in range(min(calls, 50)):
             fn()
         off()
-    for _ in range(rounds):
+    for r in range(rounds):
+        # ABBA order: whichever batch runs second in a round is often a few per cent slower (the
+        # heap the first one left), a bias as large as the overhead being measured on a stream.
+        order = ((False, plain), (True, traced)) if r % 2 == 0 else ((True, traced), (False, plain))
         for name, fn in cases.items():
-            for instrumented, samples in ((False, plain), (True, traced)):
+            for instrumented, samples in order:
                 if instrumented:
                     on()
                 gc.collect()
@@ -85,16 +88,21 @@ def measure_toggled(cases: dict[str, Callable[[], Any]], on: Callable[[], None],
                     off()
                     if after_round is not None:
                         after_round(name)
-    return ({n: statistics.median(v) for n, v in plain.items()}, {n: statistics.median(v) for n, v in traced.items()})
+    # The overhead is the median of the per-round differences (paired samples): the machine's
+    # speed drifts over seconds, and a difference within one round is blind to that drift.
+    base = {n: statistics.median(v) for n, v in plain.items()}
+    return base, {n: base[n] + statistics.median(t - p for t, p in zip(traced[n], plain[n], strict=True)) for n in cases}
 
 
 def measure_configs(configs: dict[str, tuple[Callable[[], Any], Callable[[], None], Callable[[], None]]], *,
-                    calls: int, rounds: int, seed: int = 7) -> dict[str, float]:
+                    calls: int, rounds: int, seed: int = 7, baseline: str | None = None) -> dict[str, float]:
     """Median seconds per call of each ``(fn, set_up, tear_down)`` configuration, all in one loop.
 
     The configurations run round-robin, in a new random order each round (fixed seed): on these
     machines the batch that runs just before another shifts its time by up to ~20%, and a
-    shuffled order spreads that evenly instead of charging it to one configuration.
+    shuffled order spreads that evenly instead of charging it to one configuration. With
+    ``baseline``, every other configuration is that one's median plus the median of its
+    per-round differences from it (paired samples, blind to the machine's drift).
     """
     import random
 
@@ -121,7 +129,12 @@ def measure_configs(configs: dict[str, tuple[Callable[[], Any], Callable[[], Non
             gc.enable()
             settle()
             down()
-    return {name: statistics.median(values) for name, values in samples.items()}
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    if baseline is not None:
+        base = samples[baseline]
+        medians.update({name: medians[baseline] + statistics.median(v - b for v, b in zip(values, base, strict=True))
+                        for name, values in samples.items() if name != baseline})
+    return medians
 
 
 def measure(cases: dict[str, Callable[[], Any]], *, calls: int, rounds: int,
