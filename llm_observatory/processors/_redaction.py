@@ -129,9 +129,11 @@ _DIGIT_LED = ("CARD", "SSN", "IPV4", "PHONE")
 
 #: Where a digit-led value can be: the digit-led regexes run only on these windows.
 _DIGIT_WINDOW = re.compile(r"[+(\d][\d .()+-]{5,}\d")
-#: Two capitals then two digits (``DE89``), written digit-first: the engine then tries the
-#: look-behind only at digits, not at every character.
-_IBAN_HINT = re.compile(r"\d(?<=[A-Z][A-Z]\d)\d").search
+#: One scan for both digit prefilters: an IBAN's start (two capitals then two digits, ``DE89``),
+#: and the digit-led windows above. Each branch's look-behind re-checks the character just read.
+_DIGIT_SCAN = re.compile(r"[+(\dA-Z](?:(?<=[A-Z])[A-Z]\d\d|(?<![A-Z])[\d .()+-]{5,}\d)")
+#: The same for ASCII text (most text): ``[0-9]`` is a plain bitmap test, ``\d`` a Unicode lookup.
+_DIGIT_SCAN_ASCII = re.compile(r"[+(0-9A-Z](?:(?<=[A-Z])[A-Z][0-9][0-9]|(?<![A-Z])[0-9 .()+-]{5,}[0-9])")
 _EMAIL_LEFT = re.compile(r"[\w.%+-]{1,64}$")
 _EMAIL_RIGHT = re.compile(r"[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
 
@@ -157,12 +159,26 @@ class _Features:
     """What a value contains, asked lazily: each prefilter is a substring search (``in``, a fast C
     scan), memoised, so a clean 2 KB message costs a few microseconds, not a regex pass."""
 
-    __slots__ = ("_digits", "_memo", "value")
+    __slots__ = ("_digits", "_memo", "_scan", "value")
 
     def __init__(self, value: str) -> None:
         self.value = value
         self._memo: dict[str, bool] = {}
         self._digits: bool | None = None
+        self._scan: tuple[bool, list[tuple[int, int]]] | None = None
+
+    def digit_scan(self) -> tuple[bool, list[tuple[int, int]]]:
+        """Whether the value has an IBAN's start, and its digit-led windows: one regex pass."""
+        if self._scan is None:
+            iban, windows = False, []
+            scan = _DIGIT_SCAN_ASCII if self.value.isascii() else _DIGIT_SCAN
+            for found in scan.finditer(self.value):
+                if found.group()[0] > "@":  # a capital: an IBAN's start
+                    iban = True
+                else:
+                    windows.append(found.span())
+            self._scan = (iban, windows)
+        return self._scan
 
     def digits(self) -> bool:
         if self._digits is None:
@@ -208,9 +224,19 @@ class _Pass:
         self.needs = detectors[0].needs
         self.window = window
 
-    def sub(self, replace: Callable[[re.Match[str]], str], value: str) -> str:
+    def sub(self, replace: Callable[[re.Match[str]], str], value: str, features: _Features) -> str:
         if self.window is None:
             return self.regex.sub(replace, value)
+        if value is features.value or value == features.value:
+            iban, windows = features.digit_scan()
+            if not iban:  # an IBAN's start can hide the first digits of a window from that scan
+                out: list[str] = []
+                start = 0
+                for begin, end in windows:
+                    out += (value[start:begin], self.regex.sub(replace, value[begin:end]))
+                    start = end
+                out.append(value[start:])
+                return "".join(out) if windows else value
         return self.window.sub(lambda w: self.regex.sub(replace, w.group()), value)
 
     def applies(self, features: _Features) -> bool:
@@ -221,7 +247,7 @@ class _Pass:
                 if features.digits():
                     return True
             elif need == "A-Z0-9":
-                if features.digits() and _IBAN_HINT(features.value):
+                if features.digits() and features.digit_scan()[0]:
                     return True
             elif features.contains(need):
                 return True
@@ -302,7 +328,7 @@ class Redactor:
                     count += 1
                     return self._replacement(detector.name, found)
 
-                value = scan.sub(replace, value)
+                value = scan.sub(replace, value, features)
             if self._callable is not None:
                 changed = self._callable(value)
                 if changed != value:

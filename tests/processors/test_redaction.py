@@ -221,3 +221,20 @@ def test_content_is_redacted_without_init_too() -> None:
     """, env={"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true"})
     assert proc.returncode == 0, proc.stderr
     assert "[REDACTED:EMAIL]" in proc.stdout and "jane@example.com" not in proc.stdout
+
+
+def test_the_one_pass_digit_prefilter_equals_running_every_detector(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The IBAN hint and the digit windows come from one scan of the original text (an ASCII-only
+    one for ASCII text): on any text, the result equals the redactor's with no prefilter at all."""
+    from llm_observatory.processors import _redaction
+
+    rng = random.Random(11)
+    pieces = ["AB", "DE89", "GB82 WEST 1234 5698 7654 32", " ", "  ", "-", ".", "(", ")", "+", "0", "12",
+              "555", "4111 1111 1111 1111", "+44 20 7946 0958", "٣٤٥", "x", "Zy", "\n", "192.168.1.20",
+              "123-45-6789", "é", "(212) 555-0199", "ID12 345 678 901"]
+    texts = [value for value in PII + INTACT] + ["".join(rng.choice(pieces) for _ in range(rng.randrange(1, 14)))
+                                                for _ in range(3000)]
+    redactor = Redactor()
+    fast = [redactor.text(t) for t in texts]
+    monkeypatch.setattr(_redaction._Features, "digit_scan", lambda self: (True, []))  # every pass, full scans
+    assert [redactor.text(t) for t in texts] == fast
