@@ -159,25 +159,30 @@ class _Features:
     """What a value contains, asked lazily: each prefilter is a substring search (``in``, a fast C
     scan), memoised, so a clean 2 KB message costs a few microseconds, not a regex pass."""
 
-    __slots__ = ("_digits", "_memo", "_scan", "value")
+    __slots__ = ("_digits", "_memo", "_scan", "current", "scanned", "value")
 
     def __init__(self, value: str) -> None:
         self.value = value
+        #: The value as the earlier passes left it (set before each pass).
+        self.current = value
         self._memo: dict[str, bool] = {}
         self._digits: bool | None = None
-        self._scan: tuple[bool, list[tuple[int, int]]] | None = None
+        #: The value that :meth:`digit_scan` last scanned, and what it found.
+        self.scanned: str | None = None
+        self._scan: tuple[bool, list[tuple[int, int]]] = (False, [])
 
     def digit_scan(self) -> tuple[bool, list[tuple[int, int]]]:
-        """Whether the value has an IBAN's start, and its digit-led windows: one regex pass."""
-        if self._scan is None:
+        """Whether the current value has an IBAN's start, and its digit-led windows: one regex pass."""
+        value = self.current
+        if self.scanned is not value:
             iban, windows = False, []
-            scan = _DIGIT_SCAN_ASCII if self.value.isascii() else _DIGIT_SCAN
-            for found in scan.finditer(self.value):
+            scan = _DIGIT_SCAN_ASCII if value.isascii() else _DIGIT_SCAN
+            for found in scan.finditer(value):
                 if found.group()[0] > "@":  # a capital: an IBAN's start
                     iban = True
                 else:
                     windows.append(found.span())
-            self._scan = (iban, windows)
+            self.scanned, self._scan = value, (iban, windows)
         return self._scan
 
     def digits(self) -> bool:
@@ -227,16 +232,15 @@ class _Pass:
     def sub(self, replace: Callable[[re.Match[str]], str], value: str, features: _Features) -> str:
         if self.window is None:
             return self.regex.sub(replace, value)
-        if value is features.value or value == features.value:
-            iban, windows = features.digit_scan()
-            if not iban:  # an IBAN's start can hide the first digits of a window from that scan
-                out: list[str] = []
-                start = 0
-                for begin, end in windows:
-                    out += (value[start:begin], self.regex.sub(replace, value[begin:end]))
-                    start = end
-                out.append(value[start:])
-                return "".join(out) if windows else value
+        iban, windows = features.digit_scan()  # of this value: done already if the IBAN prefilter saw it
+        if not iban:  # an IBAN's start can hide the first digits of a window from that scan
+            out: list[str] = []
+            start = 0
+            for begin, end in windows:
+                out += (value[start:begin], self.regex.sub(replace, value[begin:end]))
+                start = end
+            out.append(value[start:])
+            return "".join(out) if windows else value
         return self.window.sub(lambda w: self.regex.sub(replace, w.group()), value)
 
     def applies(self, features: _Features) -> bool:
@@ -301,6 +305,7 @@ class Redactor:
             count = 0
             features = _Features(value)
             for scan in self._passes:
+                features.current = value
                 if not scan.applies(features):
                     continue
                 if scan.detectors[0].name == "EMAIL":
