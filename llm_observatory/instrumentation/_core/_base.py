@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Collection
 from typing import Any, ClassVar
@@ -61,6 +62,16 @@ class ObservatoryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def telemetry(self) -> Telemetry:
         """The telemetry for a call starting now."""
         return self._telemetry or _telemetry.current()
+
+    def replace(self, owner: Any, name: str, make: Any) -> None:
+        """Replace ``owner.name`` with ``make(original)``, a plain function: cheaper than a wrapt
+        wrapper where a method is called very often (a constructor, say). Skipped if it does not exist."""
+        original = owner.__dict__.get(name)
+        if original is None:
+            logger.debug("LLM Observatory: %s.%s not found; not instrumented", owner.__name__, name)
+            return
+        setattr(owner, name, functools.wraps(original)(make(original)))
+        self._patches.append((owner, name, original))
 
     def wrap(self, owner: Any, name: str, wrapper: Any) -> None:
         """Wrap ``owner.name`` (a class attribute) with ``wrapper``; skipped if it does not exist."""

@@ -49,16 +49,20 @@ class LangChainInstrumentor(ObservatoryInstrumentor):
         handler = self._handler
         handler.enabled = True
 
-        def manager_init(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-            wrapped(*args, **kwargs)
-            try:
-                if handler.enabled and handler not in instance.handlers:
-                    # New lists: the ones passed in may be shared with the caller.
-                    instance.handlers = [*instance.handlers, handler]
-                    if handler not in instance.inheritable_handlers:
-                        instance.inheritable_handlers = [*instance.inheritable_handlers, handler]
-            except Exception as exc:
-                report("langchain.manager_init", exc)
+        def manager_init(original: Any) -> Any:
+            # LangChain makes dozens of managers per chain (each config copy is one): a plain
+            # function, not a wrapt wrapper, and nothing to do for the copies, which have the handler.
+            def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+                original(self, *args, **kwargs)
+                try:
+                    if handler.enabled and handler not in self.handlers:
+                        # New lists: the ones passed in may be shared with the caller.
+                        self.handlers = [*self.handlers, handler]
+                        if handler not in self.inheritable_handlers:
+                            self.inheritable_handlers = [*self.inheritable_handlers, handler]
+                except Exception as exc:
+                    report("langchain.manager_init", exc)
+            return __init__
 
         def in_run_context(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             """A model's provider call runs in its own run's context (its span and inference slot)."""
@@ -98,7 +102,7 @@ class LangChainInstrumentor(ObservatoryInstrumentor):
                 return managers
             return run()
 
-        self.wrap(callbacks_base.BaseCallbackManager, "__init__", manager_init)
+        self.replace(callbacks_base.BaseCallbackManager, "__init__", manager_init)
         for name in ("on_chat_model_start", "on_llm_start"):
             # Only where they are coroutine functions, as in every release we know: the wrapper
             # must return what the original returns.
