@@ -55,6 +55,8 @@ _BAGGAGE_KEYS = {
     CONVERSATION_KEY: semconv.GEN_AI_CONVERSATION_ID,
 }
 _use_baggage = False
+#: Whether any helper has put a value in a context yet: until then no span needs a lookup.
+_in_use = False
 
 
 def set_baggage_enabled(enabled: bool) -> None:
@@ -73,7 +75,10 @@ class _Scope:
         self._tokens: list[Token[otel_context.Context]] = []
 
     def _context(self) -> otel_context.Context:
+        global _in_use
         ctx = otel_context.get_current()
+        if self._values:
+            _in_use = True
         for key, value in self._values.items():
             if key == TAGS_KEY:
                 previous = cast(tuple[str, ...], otel_context.get_value(TAGS_KEY, ctx) or ())
@@ -181,6 +186,8 @@ def metadata(**values: Any) -> _Scope:
 def attributes_from(ctx: otel_context.Context) -> dict[str, Any]:
     """The span attributes that the helpers put in ``ctx`` (empty when none)."""
     attrs: dict[str, Any] = {}
+    if not _in_use and not _use_baggage:
+        return attrs
     for key, attr in ((SESSION_KEY, semconv.SESSION_ID), (USER_KEY, semconv.USER_ID),
                       (CONVERSATION_KEY, semconv.GEN_AI_CONVERSATION_ID)):
         value = otel_context.get_value(key, ctx)
