@@ -12,6 +12,7 @@ Overrides (:class:`PriceOverride`, from code or a file) win over the data.
 from __future__ import annotations
 
 import fnmatch
+import importlib
 import importlib.util
 import logging
 import sys
@@ -48,10 +49,12 @@ PROVIDER_IDS = {
     "moonshot_ai": "moonshotai",
 }
 
-#: Modules the price data imports that an SDK probes through ``sys.modules`` rather than ``import``
-#: (openai's client looks up ``httpx2`` there on every request). An import running in a
-#: background thread is visible there half-initialised, and the application's call fails.
-RACY_IMPORTS = ("httpx2",)
+#: Modules the price data imports that an SDK looks up in ``sys.modules`` rather than importing,
+#: with the SDKs that do (openai's client looks ``httpx2`` up on every request). An import running
+#: in a background thread is visible there half-initialised, and the application's call fails.
+RACY_IMPORTS: dict[str, tuple[str, ...]] = {"httpx2": ("openai",)}
+#: How long an SDK's import waits, at most, for the background import of such a module.
+RACY_IMPORT_WAIT_S = 10.0
 
 #: How long a model with time-dependent prices (dated changes, off-peak hours) keeps its rates.
 CONDITIONAL_TTL_S = 60.0
@@ -214,18 +217,39 @@ class PriceTable:
     def warm_up(self) -> threading.Thread | None:
         """Load the genai-prices data in a background thread, so the first priced call is quick.
 
-        Once per table; later calls return ``None``. Also ``None`` when loading the data would import,
-        in the background, a module the application may see half-initialised (:data:`RACY_IMPORTS`):
-        the data is then loaded by the first priced call, on its own thread.
+        Once per table; later calls return ``None``. A module of :data:`RACY_IMPORTS` that the data
+        needs is imported first, and an SDK that would look it up waits, in its own import, until it
+        is complete. If such an SDK is imported already, nothing is loaded in the background (it
+        could be running requests): the first priced call loads the data, on its own thread.
         """
-        if not self._use_data or not _safe_in_background():
+        if not self._use_data:
+            return None
+        racy = _pending_racy_imports()
+        if racy is None:
             return None
         with self._lock:
             if self._warming:
                 return None
             self._warming = True
+        ready = threading.Event()
+        if racy:
+            from ..instrumentation._core._imports import when_imported
+
+            def wait(_module: object) -> None:
+                ready.wait(RACY_IMPORT_WAIT_S)
+
+            for sdk in {sdk for name in racy for sdk in RACY_IMPORTS[name]}:
+                when_imported(sdk, wait)
 
         def load() -> None:
+            try:
+                for name in racy:
+                    importlib.import_module(name)
+            except Exception as exc:
+                logger.debug("LLM Observatory: price data warm-up failed: %s", exc)
+                return
+            finally:
+                ready.set()
             try:
                 self._from_data("openai", "gpt-4o", None)
             except Exception as exc:
@@ -298,17 +322,22 @@ class PriceTable:
         return _Rates(thresholds, regions, per_request, expires)
 
 
-def _safe_in_background() -> bool:
-    """Whether the price data can be imported in a background thread without racing the application."""
-    for name in RACY_IMPORTS:
+def _pending_racy_imports() -> list[str] | None:
+    """The :data:`RACY_IMPORTS` modules not imported yet, or ``None`` if one of the SDKs that look
+    them up is imported already (a background import could race its requests)."""
+    pending = []
+    for name, sdks in RACY_IMPORTS.items():
         if name in sys.modules:
             continue
         try:
-            if importlib.util.find_spec(name) is not None:
-                return False
+            if importlib.util.find_spec(name) is None:
+                continue
         except (ImportError, ValueError):
             continue
-    return True
+        if any(sdk in sys.modules for sdk in sdks):
+            return None
+        pending.append(name)
+    return pending
 
 
 _MISSING = _Rates((), ((None, None, None, None),), 0.0, -1.0)

@@ -205,23 +205,38 @@ def test_missing_price_file() -> None:
 
 def test_no_background_import_the_application_could_see_half_done(monkeypatch: pytest.MonkeyPatch,
                                                                   tmp_path: Path) -> None:
-    """The openai client probes ``sys.modules["httpx2"]`` on every request, and genai-prices imports
-    httpx2: a warm-up thread importing it would let a concurrent request see it half-initialised."""
+    """The openai client looks ``httpx2`` up in ``sys.modules`` on every request, and genai-prices
+    imports httpx2: the warm-up imports it first, and an SDK that looks it up waits for it in its own
+    import; with that SDK imported already, the data is loaded by the first priced call instead."""
+    import importlib
     import sys
+    import time
 
     from llm_observatory.pricing import _table
 
-    monkeypatch.setattr(_table, "RACY_IMPORTS", ("json",))  # installed and already imported: safe
-    assert "json" in sys.modules
-    thread = PriceTable().warm_up()
-    assert thread is not None
-    thread.join()
-    (tmp_path / "probed_module.py").write_text("")
+    (tmp_path / "probed_module.py").write_text("import time\ntime.sleep(0.3)\ndone = True\n")
+    (tmp_path / "prober_module.py").write_text("")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(_table, "RACY_IMPORTS", ("probed_module",))  # installed, not imported yet
-    assert "probed_module" not in sys.modules
+
+    # the SDK that looks the module up is imported already: nothing in the background
+    monkeypatch.setattr(_table, "RACY_IMPORTS", {"probed_module": ("json",)})
     table = PriceTable()
     assert table.warm_up() is None
     cost = table.cost("openai", "gpt-4o", 1000, 100)  # loaded on first use instead, on this thread
     assert cost is not None and cost.total == pytest.approx(float(_oracle("gpt-4o", "openai",
                                                                          {"input_tokens": 1000, "output_tokens": 100})))
+    assert "probed_module" not in sys.modules
+
+    # not yet: the warm-up imports the module first, and the SDK's import waits for it
+    monkeypatch.setattr(_table, "RACY_IMPORTS", {"probed_module": ("prober_module",)})
+    try:
+        thread = PriceTable().warm_up()
+        assert thread is not None
+        t0 = time.perf_counter()
+        importlib.import_module("prober_module")
+        assert sys.modules["probed_module"].done  # complete before the SDK's import returned
+        assert time.perf_counter() - t0 < _table.RACY_IMPORT_WAIT_S
+        thread.join()
+    finally:
+        for name in ("probed_module", "prober_module"):
+            sys.modules.pop(name, None)
