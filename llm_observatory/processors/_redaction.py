@@ -20,8 +20,10 @@ import dataclasses
 import functools
 import hashlib
 import hmac
+import importlib
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -218,18 +220,26 @@ class _Pass:
     on those windows instead of on the whole value (a large saving on long ordinary text).
     """
 
-    __slots__ = ("detectors", "needs", "regex", "singles", "window")
+    __slots__ = ("detectors", "needs", "regex", "singles", "timed", "window")
 
-    def __init__(self, detectors: list[Detector], window: re.Pattern[str] | None = None) -> None:
+    def __init__(self, detectors: list[Detector], window: re.Pattern[str] | None = None, *,
+                 engine: Any = re) -> None:
         self.detectors = detectors
         #: Each detector alone, for a second chance at a match another detector's check refused.
-        self.singles = [re.compile(d.pattern) for d in detectors]
+        self.singles: list[re.Pattern[str]] = [engine.compile(d.pattern) for d in detectors]
         joined = "|".join(f"(?P<d{i}>{d.pattern})" for i, d in enumerate(detectors))
-        self.regex = re.compile(joined)
+        self.regex: re.Pattern[str] = engine.compile(joined)
         self.needs = detectors[0].needs
         self.window = window
+        #: Compiled by the ``regex`` package, whose matching can be stopped at a deadline.
+        self.timed = engine is not re
 
-    def sub(self, replace: Callable[[re.Match[str]], str], value: str, features: _Features) -> str:
+    def sub(self, replace: Callable[[re.Match[str]], str], value: str, features: _Features,
+            deadline: float = 0.0) -> str:
+        if self.timed:  # a user's pattern: it may backtrack without end, so it is given the time left
+            timed: Any = self.regex
+            result: str = timed.sub(replace, value, timeout=max(deadline - time.perf_counter(), 0.0))
+            return result
         if self.window is None:
             return self.regex.sub(replace, value)
         iban, windows = features.digit_scan()  # of this value: done already if the IBAN prefilter saw it
@@ -258,6 +268,15 @@ class _Pass:
         return False
 
 
+def _timed_engine() -> Any:
+    """The ``regex`` package (tiktoken depends on it), whose ``sub`` takes a timeout; without it,
+    ``re``, and a value is then checked against its deadline only between patterns."""
+    try:
+        return importlib.import_module("regex")
+    except ImportError:  # pragma: no cover - tiktoken installs it
+        return re
+
+
 @dataclass
 class RedactionOptions:
     """``init(redact=...)``: ``True``/``False``, or a mapping/instance of these fields."""
@@ -269,6 +288,9 @@ class RedactionOptions:
     patterns: Mapping[str, str] = field(default_factory=dict)  # extra detectors: name -> regex
     callable: Callable[[str], str] | None = None  # last word: gets each (already redacted) string
     allow_keys: Sequence[str] = ()
+    #: A value whose redaction takes longer fails closed. Your own patterns are stopped at this
+    #: deadline (they run on the ``regex`` package); the built-ins run in linear time.
+    timeout_ms: float = 100.0
 
 
 class Redactor:
@@ -286,8 +308,12 @@ class Redactor:
         digit_led = [d for d in enabled if d.name in _DIGIT_LED]
         if digit_led:
             passes.append(_Pass(digit_led, _DIGIT_WINDOW))
-        passes += [_Pass([Detector(name.upper(), pattern)]) for name, pattern in options.patterns.items()]
+        if options.patterns:
+            engine = _timed_engine()
+            passes += [_Pass([Detector(name.upper(), pattern)], engine=engine)
+                       for name, pattern in options.patterns.items()]
         self._passes = passes
+        self._timeout_s = options.timeout_ms / 1000
         self._mode = options.mode
         self._key = options.key
         self._callable = options.callable
@@ -303,11 +329,14 @@ class Redactor:
         """``value`` with every detected item replaced, and how many were replaced."""
         try:
             count = 0
+            deadline = time.perf_counter() + self._timeout_s
             features = _Features(value)
             for scan in self._passes:
                 features.current = value
                 if not scan.applies(features):
                     continue
+                if time.perf_counter() > deadline:
+                    raise TimeoutError("redaction took longer than its timeout")
                 if scan.detectors[0].name == "EMAIL":
                     def email(found: str) -> str:
                         nonlocal count
@@ -333,12 +362,14 @@ class Redactor:
                     count += 1
                     return self._replacement(detector.name, found)
 
-                value = scan.sub(replace, value, features)
+                value = scan.sub(replace, value, features, deadline)
             if self._callable is not None:
                 changed = self._callable(value)
                 if changed != value:
                     count += 1
                 value = changed
+            if time.perf_counter() > deadline:
+                raise TimeoutError("redaction took longer than its timeout")
             return value, count
         except Exception as exc:  # fail closed
             logger.debug("LLM Observatory: redaction failed: %s", exc)

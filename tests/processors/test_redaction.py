@@ -139,6 +139,29 @@ def test_fail_closed() -> None:
     assert r.text("anything at all") == (FAILED, 1)
 
 
+def test_a_pattern_that_backtracks_without_end_times_out_and_fails_closed() -> None:
+    import time
+
+    evil = "a" * 60 + "!"  # (a|aa)+$ backtracks a Fibonacci number of times (~10**12) on this
+    r = Redactor(RedactionOptions(patterns={"runaway": r"(a|aa)+$"}, timeout_ms=50))
+    t0 = time.perf_counter()
+    assert r.text(f"mail jane@example.com {evil}") == (FAILED, 1)
+    assert time.perf_counter() - t0 < 5  # stopped at its deadline, not run to the end
+    assert r.text("mail jane@example.com, nothing else") == ("mail [REDACTED:EMAIL], nothing else", 1)
+
+
+def test_a_slow_callable_fails_closed() -> None:
+    import time
+
+    def slow(value: str) -> str:
+        time.sleep(0.03)
+        return value
+
+    assert Redactor(RedactionOptions(callable=slow, timeout_ms=10)).text("jane@example.com") == (FAILED, 1)
+    assert Redactor(RedactionOptions(callable=slow, timeout_ms=1000)).text("jane@example.com") \
+        == ("[REDACTED:EMAIL]", 1)
+
+
 def _exported_text(cap: Any) -> str:
     parts = []
     for s in cap.spans():
