@@ -88,14 +88,6 @@ def _bare_span() -> None:
             span.set_attribute(f"attr.{i}", i)
 
 
-def floor_here(calls: int, rounds: int) -> float:
-    """The floor measured again now. A framework's import makes the heap several times larger, and
-    the garbage collector then makes every allocation, so every span, slower: 14 µs → 40 µs a span
-    on these machines after importing LlamaIndex. Framework rows divide by this floor."""
-    timings = measure({"noop": lambda: None, "floor": _bare_span}, calls=calls, rounds=rounds)
-    return timings["floor"] - timings["noop"]
-
-
 def bench_floor_and_decorator(calls: int, rounds: int) -> float:
     bare_span = _bare_span
 
@@ -269,7 +261,6 @@ def bench_langchain(floor: float, calls: int, rounds: int) -> None:
     def call_bare() -> Any:
         return chain.invoke("What is the capital of France?", config=bare)
 
-    floor = floor_here(calls, rounds)
     inst = LangChainInstrumentor()
     inst.instrument()
     with capture() as cap:
@@ -277,7 +268,9 @@ def bench_langchain(floor: float, calls: int, rounds: int) -> None:
     spans = len(cap.spans())
     inst.uninstrument()
     n = max(calls // 10, 20)
-    base, with_us, background = traced_toggled({"chain": call}, inst.instrument, inst.uninstrument, n, rounds)
+    base, with_us, background = traced_toggled({"chain": call, "floor": _bare_span}, inst.instrument,
+                                               inst.uninstrument, n, rounds)
+    floor = base["floor"]  # measured again, after the import, in the same rounds
     bare_s = measure({"chain": call, "bare": call_bare}, calls=n, rounds=rounds)
     row(f"langchain: RAG chain, per span ({spans} spans; floor here {floor * 1e6:.0f} µs)", base["chain"] / spans, with_us["chain"] / spans, floor,
         "<= 1.5", background["chain"] / spans, (bare_s["bare"] - bare_s["chain"]) / spans)
@@ -360,7 +353,6 @@ def bench_llamaindex(floor: float, calls: int, rounds: int) -> None:
     def call() -> Any:
         return engine.query("What is the capital of France?")
 
-    floor = floor_here(calls, rounds)
     inst = LlamaIndexInstrumentor()
     inst.instrument()
     with capture() as cap:
@@ -368,7 +360,9 @@ def bench_llamaindex(floor: float, calls: int, rounds: int) -> None:
     spans = len(cap.spans())
     inst.uninstrument()
     n = max(calls // 10, 20)
-    base, with_us, background = traced_toggled({"query": call}, inst.instrument, inst.uninstrument, n, rounds)
+    base, with_us, background = traced_toggled({"query": call, "floor": _bare_span}, inst.instrument,
+                                               inst.uninstrument, n, rounds)
+    floor = base["floor"]  # measured again, after the import, in the same rounds
     dispatcher = get_dispatcher()
     bare_span, bare_event = _bare_llamaindex_handlers(trace.get_tracer("bench"))
 
