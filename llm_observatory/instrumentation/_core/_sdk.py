@@ -37,9 +37,18 @@ def raw_mode(kwargs: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
+#: The last ``base_url`` read and its answer: the SDKs keep one ``httpx.URL`` object per client (a
+#: new one when the URL changes), and reading its parts costs more than the rest of the request.
+_last_url: tuple[Any, tuple[str | None, int | None]] | None = None
+
+
 def server_of(client: Any) -> tuple[str | None, int | None]:
     """``(server.address, server.port)`` from a client's ``base_url`` (the default port is omitted)."""
+    global _last_url
     url = getattr(client, "base_url", None)
+    last = _last_url
+    if last is not None and last[0] is url:
+        return last[1]
     host = getattr(url, "host", None)
     if not host:
         return None, None
@@ -47,6 +56,7 @@ def server_of(client: Any) -> tuple[str | None, int | None]:
     scheme = getattr(url, "scheme", "https")
     if port is None or (scheme == "https" and port == 443) or (scheme == "http" and port == 80):
         port = None
+    _last_url = (url, (host, port))
     return host, port
 
 

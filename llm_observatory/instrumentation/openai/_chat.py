@@ -16,7 +16,7 @@ from . import _messages as msgs
 from ._common import (
     client_info,
     common_request_attributes,
-    details,
+    count,
     given,
     raw_mode,
     response_refinements,
@@ -42,21 +42,25 @@ def output_type(response_format: Any) -> str | None:
 def set_usage(inference: Inference, usage: Any) -> None:
     inference.input_tokens = getattr(usage, "prompt_tokens", None)
     inference.output_tokens = getattr(usage, "completion_tokens", None)
-    cached = details(usage, "prompt_tokens_details", "cached_tokens")
-    if cached is not None:
-        inference.cache_read_tokens = cached
-    written = details(usage, "prompt_tokens_details", "cache_write_tokens")
-    if written is not None:
-        inference.cache_write_tokens = written
-    reasoning = details(usage, "completion_tokens_details", "reasoning_tokens")
-    if reasoning is not None:
-        inference.reasoning_tokens = reasoning
-    audio_in = details(usage, "prompt_tokens_details", "audio_tokens")
-    if audio_in:
-        inference.attributes[sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS] = audio_in
-    audio_out = details(usage, "completion_tokens_details", "audio_tokens")
-    if audio_out:
-        inference.attributes[sc.GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS] = audio_out
+    prompt = getattr(usage, "prompt_tokens_details", None)
+    if prompt is not None:
+        cached = count(prompt, "cached_tokens")
+        if cached is not None:
+            inference.cache_read_tokens = cached
+        written = count(prompt, "cache_write_tokens")
+        if written is not None:
+            inference.cache_write_tokens = written
+        audio_in = count(prompt, "audio_tokens")
+        if audio_in:
+            inference.attributes[sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS] = audio_in
+    completion = getattr(usage, "completion_tokens_details", None)
+    if completion is not None:
+        reasoning = count(completion, "reasoning_tokens")
+        if reasoning is not None:
+            inference.reasoning_tokens = reasoning
+        audio_out = count(completion, "audio_tokens")
+        if audio_out:
+            inference.attributes[sc.GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS] = audio_out
 
 
 class ChatHandler(SdkHandler):

@@ -9,7 +9,7 @@ from ... import semconv as sc
 from .._core._inference import Inference
 from .._core._sdk import RAW_RESPONSE_HEADER, given, is_raw_response, param, raw_mode, server_of, unwrap_raw
 
-__all__ = ["RAW_RESPONSE_HEADER", "client_info", "common_request_attributes", "details",
+__all__ = ["RAW_RESPONSE_HEADER", "client_info", "common_request_attributes", "count", "details",
            "given", "is_raw_response", "raw_mode", "response_refinements", "unwrap_raw"]
 
 def client_info(instance: Any) -> tuple[str, str | None, int | None]:
@@ -22,16 +22,19 @@ def client_info(instance: Any) -> tuple[str, str | None, int | None]:
     return provider, host, port
 
 
+_SAMPLING = (("temperature", sc.GEN_AI_REQUEST_TEMPERATURE), ("top_p", sc.GEN_AI_REQUEST_TOP_P),
+             ("frequency_penalty", sc.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+             ("presence_penalty", sc.GEN_AI_REQUEST_PRESENCE_PENALTY))
+
+
 def common_request_attributes(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
     """Sampling parameters shared by chat, completions and responses."""
-    for key, attr in (("temperature", sc.GEN_AI_REQUEST_TEMPERATURE), ("top_p", sc.GEN_AI_REQUEST_TOP_P),
-                      ("frequency_penalty", sc.GEN_AI_REQUEST_FREQUENCY_PENALTY),
-                      ("presence_penalty", sc.GEN_AI_REQUEST_PRESENCE_PENALTY)):
+    for key, attr in _SAMPLING:
         value = kwargs.get(key)
-        if given(value) and isinstance(value, (int, float)):
+        if isinstance(value, (int, float)):  # not None, and not the SDK's "not given" sentinels
             attrs[attr] = float(value)
     seed = kwargs.get("seed")
-    if given(seed) and isinstance(seed, int):
+    if isinstance(seed, int):
         attrs[sc.GEN_AI_REQUEST_SEED] = seed
     stop = kwargs.get("stop")
     if given(stop):
@@ -54,7 +57,12 @@ def response_refinements(inference: Inference, response: Any) -> None:
 def details(obj: Any, name: str, field: str) -> int | None:
     """``obj.<name>.<field>`` as an int, or ``None``."""
     sub = getattr(obj, name, None)
-    value = getattr(sub, field, None) if sub is not None else None
+    return count(sub, field) if sub is not None else None
+
+
+def count(obj: Any, field: str) -> int | None:
+    """``obj.<field>`` as an int, or ``None``."""
+    value = getattr(obj, field, None)
     return value if isinstance(value, int) else None
 
 
