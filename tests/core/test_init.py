@@ -246,3 +246,44 @@ def test_init_skips_an_integration_whose_parent_package_is_missing() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
     assert "result: 1" in proc.stdout and "work" in proc.stdout  # traced and exported
+
+
+def test_openai_resource_modules_stay_lazy_and_are_instrumented_when_first_used() -> None:
+    proc = run_python("""
+        import sys
+        import httpx
+        import wrapt
+        import llm_observatory as observatory
+        from llm_observatory.testing import capture
+
+        def wrapped(cls):
+            return isinstance(vars(cls)["create"], wrapt.FunctionWrapper)
+
+        body = {"id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": "hi"}}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}
+
+        def chat_spans():
+            client = openai.OpenAI(api_key="sk-test", http_client=httpx.Client(
+                transport=httpx.MockTransport(lambda request: httpx.Response(200, json=body))))
+            with capture() as cap:
+                client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+            return [s.name for s in cap.spans()]
+
+        observatory.init(exporter="none")
+        import openai
+        assert "openai.resources" not in sys.modules, "openai loads its resources on first use; so do we"
+        observatory.shutdown()  # before the resources are first used: the pending wrap does nothing
+        from openai.resources.embeddings import Embeddings
+        assert not wrapped(Embeddings)
+        assert chat_spans() == []
+
+        observatory.init(exporter="none")  # imported now: wrapped at once
+        assert wrapped(Embeddings)
+        assert chat_spans() == ["chat gpt-4o-mini"]
+        observatory.shutdown()
+        print("ok")
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"

@@ -30,6 +30,9 @@ class ObservatoryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if not hasattr(self, "_patches"):
             self._patches: list[tuple[Any, str, Any]] = []
             self._telemetry: Telemetry | None = None
+            #: Bumped by ``uninstrument()``: a pending :meth:`wrap_when_imported` of an earlier
+            #: ``instrument()`` then does nothing.
+            self._generation = 0
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return self.instruments
@@ -50,6 +53,7 @@ class ObservatoryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._patch_all()
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        self._generation += 1
         while self._patches:
             owner, name, original = self._patches.pop()
             setattr(owner, name, original)
@@ -72,6 +76,24 @@ class ObservatoryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             return
         setattr(owner, name, functools.wraps(original)(make(original)))
         self._patches.append((owner, name, original))
+
+    def wrap_when_imported(self, module: str, owner: str, name: str, wrapper: Any) -> None:
+        """:meth:`wrap` ``module.owner.name`` once the application imports ``module`` (at once if it
+        has): a library's submodules that it imports lazily stay lazy. A class reached through two
+        modules is wrapped once."""
+        from ._imports import when_imported
+
+        generation = self._generation
+
+        def patch(imported: Any) -> None:
+            cls = getattr(imported, owner, None)
+            if cls is None or generation != self._generation:  # gone, or uninstrumented since
+                return
+            if any(patched is cls and patched_name == name for patched, patched_name, _ in self._patches):
+                return
+            self.wrap(cls, name, wrapper)
+
+        when_imported(module, patch)
 
     def wrap(self, owner: Any, name: str, wrapper: Any) -> None:
         """Wrap ``owner.name`` (a class attribute) with ``wrapper``; skipped if it does not exist."""

@@ -17,7 +17,6 @@ pointed at Azure report ``azure.ai.openai``; any ``base_url`` gives ``server.add
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from .._core._base import ObservatoryInstrumentor
@@ -57,13 +56,6 @@ _HELPER_STREAMS = (
 )
 
 
-def _resource_class(module: str, name: str) -> Any:
-    try:
-        return getattr(importlib.import_module(module), name, None)
-    except ImportError:
-        return None
-
-
 def _end_helper_stream(helper: Any) -> None:
     raw = getattr(helper, "_raw_stream", None)
     if raw is not None:
@@ -94,19 +86,13 @@ class OpenAIInstrumentor(ObservatoryInstrumentor):
     instruments = ("openai >= 1.92.0",)
 
     def _patch_all(self) -> None:
-        seen: set[tuple[int, str]] = set()
+        # openai imports its resource modules on first use (``client.chat``, ...): so do we, which
+        # keeps ~0.6 s of imports out of ``import openai`` for what an application never calls.
         for module, cls_name, method, factory, is_async in _TARGETS:
-            cls = _resource_class(module, cls_name)
-            if cls is None or (id(cls), method) in seen:
-                continue
-            seen.add((id(cls), method))
-            handler = factory(is_async)
             make = async_wrapper if is_async else sync_wrapper
-            self.wrap(cls, method, make(handler, self.telemetry))
+            self.wrap_when_imported(module, cls_name, method, make(factory(is_async), self.telemetry))
         for module, cls_name, is_async in _HELPER_STREAMS:
-            cls = _resource_class(module, cls_name)
-            if cls is not None:
-                self.wrap(cls, "close", _helper_aclose if is_async else _helper_close)
+            self.wrap_when_imported(module, cls_name, "close", _helper_aclose if is_async else _helper_close)
 
 
 __all__ = ["OpenAIInstrumentor"]
