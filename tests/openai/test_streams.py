@@ -275,3 +275,21 @@ def test_a_stream_of_an_unknown_shape_is_proxied() -> None:
         assert inference.done and handler.seen == [1]
     span = one_span(cap)
     assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)
+
+
+async def test_async_user_exception_in_loop_body_and_close_twice(aclient: Any) -> None:
+    with capture() as cap:
+        with pytest.raises(ZeroDivisionError):
+            stream = await aclient.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+            async with stream:
+                async for _ in stream:
+                    1 / 0  # noqa: B018
+        stream2 = await aclient.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+        await stream2.__anext__()
+        await stream2.close()
+        await stream2.close()  # a second close: no second end
+    first, second = sorted(cap.spans(), key=lambda s: s.start_time)
+    assert first.status.status_code.name == "ERROR"
+    assert first.attributes["error.type"] == "ZeroDivisionError"
+    assert second.status.status_code.name == "UNSET"
+    assert second.attributes["gen_ai.response.finish_reasons"] == ("error",)
