@@ -378,13 +378,13 @@ def test_uninstrument_stops_tracing_and_instrument_is_idempotent(instrumented: L
     with capture() as cap:
         model.invoke("x")
     assert len(cap.spans()) == 1
-    from langchain_core.callbacks.base import BaseCallbackManager
+    from langchain_core.callbacks import manager
 
-    patched = BaseCallbackManager.__dict__["__init__"]
-    assert patched.__wrapped__ is not patched  # a plain function replaces the constructor
+    patched = manager._configure
+    assert patched.__wrapped__ is not patched  # where every run's callback manager is made
     instrumented.uninstrument()
     try:
-        assert BaseCallbackManager.__dict__["__init__"] is patched.__wrapped__  # the original, restored
+        assert manager._configure is patched.__wrapped__  # the original, restored
         with capture() as cap:
             model.invoke("x")
         assert cap.spans() == []

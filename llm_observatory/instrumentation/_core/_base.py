@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Collection
 from typing import Any, ClassVar
@@ -66,16 +65,6 @@ class ObservatoryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def telemetry(self) -> Telemetry:
         """The telemetry for a call starting now."""
         return self._telemetry or _telemetry.current()
-
-    def replace(self, owner: Any, name: str, make: Any) -> None:
-        """Replace ``owner.name`` with ``make(original)``, a plain function: cheaper than a wrapt
-        wrapper where a method is called very often (a constructor, say). Skipped if it does not exist."""
-        original = owner.__dict__.get(name)
-        if original is None:
-            logger.debug("LLM Observatory: %s.%s not found; not instrumented", owner.__name__, name)
-            return
-        setattr(owner, name, functools.wraps(original)(make(original)))
-        self._patches.append((owner, name, original))
 
     def wrap_when_imported(self, module: str, owner: str, name: str, wrapper: Any) -> None:
         """:meth:`wrap` ``module.owner.name`` once the application imports ``module`` (at once if it

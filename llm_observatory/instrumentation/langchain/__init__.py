@@ -1,6 +1,6 @@
 """LangChain instrumentation: chains, chat models, tools, retrievers, agents and LangGraph graphs.
 
-A callback handler is added to every LangChain callback manager when it is created, so the
+A callback handler is added to every LangChain callback manager as LangChain configures it, so the
 application passes nothing. Mapping of runs to spans (see ``docs/langchain.md``):
 
 * a run with no LangChain parent → ``invoke_workflow {name}`` (``invoke_agent {name}`` for an
@@ -38,7 +38,6 @@ class LangChainInstrumentor(ObservatoryInstrumentor):
         return self._handler
 
     def _patch_all(self) -> None:
-        from langchain_core.callbacks import base as callbacks_base
         from langchain_core.callbacks import manager as callbacks_manager
         from langchain_core.language_models import chat_models
 
@@ -49,20 +48,19 @@ class LangChainInstrumentor(ObservatoryInstrumentor):
         handler = self._handler
         handler.enabled = True
 
-        def manager_init(original: Any) -> Any:
-            # LangChain makes dozens of managers per chain (each config copy is one): a plain
-            # function, not a wrapt wrapper, and nothing to do for the copies, which have the handler.
-            def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-                original(self, *args, **kwargs)
-                try:
-                    if handler.enabled and handler not in self.handlers:
-                        # New lists: the ones passed in may be shared with the caller.
-                        self.handlers = [*self.handlers, handler]
-                        if handler not in self.inheritable_handlers:
-                            self.inheritable_handlers = [*self.inheritable_handlers, handler]
-                except Exception as exc:
-                    report("langchain.manager_init", exc)
-            return __init__
+        def configured(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            # Every run's callback manager comes from ``_configure`` (or from one that did, through
+            # ``get_child`` and ``copy``, which keep its inheritable handlers): the handler joins there.
+            manager = wrapped(*args, **kwargs)
+            try:
+                if handler.enabled and handler not in manager.handlers:
+                    # New lists: the ones passed in may be shared with the caller.
+                    manager.handlers = [*manager.handlers, handler]
+                    if handler not in manager.inheritable_handlers:
+                        manager.inheritable_handlers = [*manager.inheritable_handlers, handler]
+            except Exception as exc:
+                report("langchain.configure", exc)
+            return manager
 
         def in_run_context(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             """A model's provider call runs in its own run's context (its span and inference slot)."""
@@ -102,7 +100,7 @@ class LangChainInstrumentor(ObservatoryInstrumentor):
                 return managers
             return run()
 
-        self.replace(callbacks_base.BaseCallbackManager, "__init__", manager_init)
+        self.wrap(callbacks_manager, "_configure", configured)
         for name in ("on_chat_model_start", "on_llm_start"):
             # Only where they are coroutine functions, as in every release we know: the wrapper
             # must return what the original returns.
