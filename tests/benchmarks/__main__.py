@@ -181,6 +181,22 @@ def bench_openai(floor: float, calls: int, rounds: int) -> None:
     row("openai: 50-chunk stream", base_s["stream"], with_us_s["stream"], floor, "<= 3", background_s["stream"])
 
 
+def per_span(inst: Any, call: Any, calls: int, rounds: int) -> tuple[int, int, float, float, float, float]:
+    """A framework run's figures per span it creates: ``(spans, calls a batch, baseline, instrumented,
+    background, floor)``, the floor measured again (after the framework's import) in the same rounds."""
+    from llm_observatory.testing import capture
+
+    inst.instrument()
+    with capture() as cap:
+        call()
+    spans = len(cap.spans())
+    inst.uninstrument()
+    n = max(calls // 10, 20)
+    base, with_us, background = traced_toggled({"run": call, "floor": _bare_span}, inst.instrument,
+                                               inst.uninstrument, n, rounds)
+    return (spans, n, base["run"] / spans, with_us["run"] / spans, background["run"] / spans, base["floor"])
+
+
 def _bare_span_handler(tracer: Any) -> Any:
     """The least a LangChain → OpenTelemetry bridge can do: one bare span per run, 12 attributes."""
     from langchain_core.callbacks import BaseCallbackHandler
@@ -242,7 +258,6 @@ def bench_langchain(floor: float, calls: int, rounds: int) -> None:
     from langchain_core.runnables import RunnableLambda
 
     from llm_observatory.instrumentation.langchain import LangChainInstrumentor
-    from llm_observatory.testing import capture
     from tests.langchain.conftest import KeywordRetriever
 
     prompt = ChatPromptTemplate.from_messages([("system", "Context: {context}"), ("human", "{question}")])
@@ -261,19 +276,10 @@ def bench_langchain(floor: float, calls: int, rounds: int) -> None:
     def call_bare() -> Any:
         return chain.invoke("What is the capital of France?", config=bare)
 
-    inst = LangChainInstrumentor()
-    inst.instrument()
-    with capture() as cap:
-        call()
-    spans = len(cap.spans())
-    inst.uninstrument()
-    n = max(calls // 10, 20)
-    base, with_us, background = traced_toggled({"chain": call, "floor": _bare_span}, inst.instrument,
-                                               inst.uninstrument, n, rounds)
-    floor = base["floor"]  # measured again, after the import, in the same rounds
+    spans, n, base, with_us, background, floor = per_span(LangChainInstrumentor(), call, calls, rounds)
     bare_s = measure({"chain": call, "bare": call_bare}, calls=n, rounds=rounds)
-    row(f"langchain: RAG chain, per span ({spans} spans; floor here {floor * 1e6:.0f} µs)", base["chain"] / spans, with_us["chain"] / spans, floor,
-        "<= 1.5", background["chain"] / spans, (bare_s["bare"] - bare_s["chain"]) / spans)
+    row(f"langchain: RAG chain, per span ({spans} spans; floor here {floor * 1e6:.0f} µs)", base, with_us, floor,
+        "<= 1.5", background, (bare_s["bare"] - bare_s["chain"]) / spans)
 
 
 def _bare_llamaindex_handlers(tracer: Any) -> tuple[Any, Any]:
@@ -343,7 +349,6 @@ def bench_llamaindex(floor: float, calls: int, rounds: int) -> None:
     except ImportError:
         return
     from llm_observatory.instrumentation.llamaindex import LlamaIndexInstrumentor
-    from llm_observatory.testing import capture
 
     index = VectorStoreIndex.from_documents([Document(text="Paris is the capital of France."),
                                              Document(text="Berlin is the capital of Germany.")],
@@ -353,16 +358,7 @@ def bench_llamaindex(floor: float, calls: int, rounds: int) -> None:
     def call() -> Any:
         return engine.query("What is the capital of France?")
 
-    inst = LlamaIndexInstrumentor()
-    inst.instrument()
-    with capture() as cap:
-        call()
-    spans = len(cap.spans())
-    inst.uninstrument()
-    n = max(calls // 10, 20)
-    base, with_us, background = traced_toggled({"query": call, "floor": _bare_span}, inst.instrument,
-                                               inst.uninstrument, n, rounds)
-    floor = base["floor"]  # measured again, after the import, in the same rounds
+    spans, n, base, with_us, background, floor = per_span(LlamaIndexInstrumentor(), call, calls, rounds)
     dispatcher = get_dispatcher()
     bare_span, bare_event = _bare_llamaindex_handlers(trace.get_tracer("bench"))
 
@@ -375,8 +371,8 @@ def bench_llamaindex(floor: float, calls: int, rounds: int) -> None:
         dispatcher.event_handlers.remove(bare_event)
 
     plain, bare = measure_toggled({"query": call}, bare_on, bare_off, calls=n, rounds=rounds)
-    row(f"llamaindex: query, per span ({spans} spans; floor here {floor * 1e6:.0f} µs)", base["query"] / spans, with_us["query"] / spans, floor,
-        "<= 1.5", background["query"] / spans, (bare["query"] - plain["query"]) / spans)
+    row(f"llamaindex: query, per span ({spans} spans; floor here {floor * 1e6:.0f} µs)", base, with_us, floor,
+        "<= 1.5", background, (bare["query"] - plain["query"]) / spans)
 
 
 def bench_anthropic(floor: float, calls: int, rounds: int) -> None:
