@@ -76,6 +76,10 @@ class _State:
             report("stream.finish", exc)
         inference.end(error, cut=cut)
 
+    def stop(self, error: BaseException | None = None) -> None:
+        """End now, from outside the iteration: a cut unless the stream was exhausted."""
+        self.end(error, cut=not self.exhausted)
+
 
 class _Base(wrapt.BaseObjectProxy):  # type: ignore[misc,type-arg]
     def __init__(self, wrapped: Any, inference: Inference, handler: ChunkHandler) -> None:
@@ -84,14 +88,11 @@ class _Base(wrapt.BaseObjectProxy):  # type: ignore[misc,type-arg]
 
     def _self_finish(self, error: BaseException | None = None) -> None:
         """End the span now (for helpers that close the HTTP response behind the stream's back)."""
-        s = self._self_s
-        s.end(error, cut=not s.exhausted)
+        self._self_s.stop(error)
 
     def __del__(self) -> None:
         try:
-            s = self._self_s
-            if not s.inference.done:
-                s.end(None, cut=not s.exhausted)
+            self._self_s.stop()
         except Exception:  # pragma: no cover - interpreter shutdown
             pass
 
@@ -241,10 +242,6 @@ class _Closer:
         self.close_of = close_of
         self.state = state
 
-    def _end(self, error: BaseException | None = None) -> None:
-        s = self.state
-        s.end(error, cut=not s.exhausted)
-
     def _error(self, stream: Any) -> BaseException | None:
         """The exception leaving the user's ``with`` block, when ``close`` is called by ``__exit__``."""
         error = sys.exc_info()[1]
@@ -259,12 +256,11 @@ class _Closer:
         try:
             return None if stream is None else self.close_of(stream)
         finally:
-            self._end(error)
+            self.state.stop(error)
 
     def __del__(self) -> None:
         try:
-            if not self.state.inference.done:
-                self._end()
+            self.state.stop()
         except Exception:  # pragma: no cover - interpreter shutdown
             pass
 
@@ -278,7 +274,7 @@ class _AsyncCloser(_Closer):
         try:
             return None if stream is None else await self.close_of(stream)
         finally:
-            self._end(error)
+            self.state.stop(error)
 
 
 def trace_stream(stream: Any, inference: Inference, handler: ChunkHandler, is_async: bool) -> Any:
@@ -307,4 +303,4 @@ def end_stream(stream: Any, error: BaseException | None = None) -> None:
     close = vars(stream).get("close") if hasattr(stream, "__dict__") else None
     closer = getattr(close, "__self__", None)
     if isinstance(closer, _Closer):
-        closer._end(error)
+        closer.state.stop(error)
