@@ -65,12 +65,15 @@ def remember(table: dict[Any, Any], key: Any, value: Any) -> Any:
     """``table[key] = value``; past :data:`MAX_UNITS` entries the oldest is dropped and returned
     (a leak guard for runs a framework never ends), else ``None``."""
     table[key] = value
-    if len(table) > MAX_UNITS:
-        try:
-            return table.pop(next(iter(table)), None)
-        except (StopIteration, RuntimeError):  # another thread changed the table meanwhile
-            return None
-    return None
+    return forget_oldest(table) if len(table) > MAX_UNITS else None
+
+
+def forget_oldest(table: dict[Any, Any]) -> Any:
+    """Drop the oldest entry of ``table`` and return it (``None`` if there is none)."""
+    try:
+        return table.pop(next(iter(table)), None)
+    except (StopIteration, RuntimeError):  # another thread changed the table meanwhile
+        return None
 
 
 class ContextStack:

@@ -88,21 +88,56 @@ def kind_of(instance: Any, method: str) -> str | None:
     return kind
 
 
+_span_kinds: dict[tuple[type, str], str | None] = {}
+_mapped_types: dict[type, bool] = {}
+
+
+def span_kind(instance: Any, span_id: str) -> str | None:
+    """:func:`kind_of` for a dispatcher span id (``Class.method-<uuid>``), cached by class and prefix."""
+    if instance is None:
+        return None
+    cls = type(instance)
+    mapped = _mapped_types.get(cls)
+    if mapped is None:
+        if len(_mapped_types) > 4096:  # classes made at run time: keep the caches bounded
+            _mapped_types.clear()
+            _span_kinds.clear()
+        mapped = _mapped_types[cls] = any(issubclass(cls, base) for base, _, _ in _load_classes())
+    if not mapped:  # most of a query's dispatcher spans: splitters, models, prompts
+        return None
+    key = (cls, span_id.partition("-")[0])
+    try:
+        return _span_kinds[key]
+    except KeyError:
+        pass
+    kind = _span_kinds[key] = kind_of(instance, key[1].rpartition(".")[2])
+    return kind
+
+
 def name_of(instance: Any, kind: str) -> str:
     if kind == TOOL:
         name = field(getattr(instance, "metadata", None), "name")
         if isinstance(name, str) and name:
             return name
-    if kind in (WORKFLOW, ENGINE):
+    if kind == WORKFLOW and is_agent(instance):
         name = getattr(instance, "name", None)
-        if isinstance(name, str) and name and kind == WORKFLOW and is_agent(instance):
+        if isinstance(name, str) and name:
             return name
     return type(instance).__name__
 
 
+_agents: dict[type, bool] = {}
+
+
 def is_agent(instance: Any) -> bool:
     """LlamaIndex's agents (``FunctionAgent``, ``ReActAgent``, ``AgentWorkflow``) are workflows."""
-    return any(cls.__name__ in ("BaseWorkflowAgent", "AgentWorkflow") for cls in type(instance).__mro__)
+    cls = type(instance)
+    agent = _agents.get(cls)
+    if agent is None:
+        agent = any(base.__name__ in ("BaseWorkflowAgent", "AgentWorkflow") for base in cls.__mro__)
+        if len(_agents) < 1024:
+            _agents[cls] = agent
+    return agent
 
 
 def tool_description(instance: Any) -> str | None:
@@ -123,6 +158,18 @@ def inputs_of(bound_args: Any) -> Any:
     return arguments or None
 
 
+def attr(obj: Any, name: str) -> Any:
+    """``obj.name``, or ``None``: like ``getattr(obj, name, None)``, without the cost of a missing
+    attribute of a pydantic model (its ``__getattr__`` raises, microseconds a time)."""
+    fields = getattr(obj, "__dict__", None)
+    if fields is not None and name in fields:
+        return fields[name]
+    if fields is None or hasattr(type(obj), name):
+        return getattr(obj, name, None)
+    extra = getattr(obj, "__pydantic_extra__", None)  # a pydantic model's undeclared fields
+    return extra.get(name) if isinstance(extra, dict) else None
+
+
 def query_text(value: Any) -> str | None:
     if isinstance(value, str):
         return value
@@ -130,7 +177,26 @@ def query_text(value: Any) -> str | None:
     return text if isinstance(text, str) else None
 
 
+_providers: dict[tuple[type, Any], str] = {}
+
+
 def provider_of(instance: Any, model_dict: dict[str, Any]) -> str:
+    """``gen_ai.provider.name`` of an LLM or embedding model (cached by class)."""
+    key = (type(instance), model_dict.get("class_name"))
+    try:
+        return _providers[key]
+    except (KeyError, TypeError):
+        pass
+    provider = _provider_of(instance, model_dict)
+    if len(_providers) < 1024:
+        try:
+            _providers[key] = provider
+        except TypeError:  # an unhashable class name
+            pass
+    return provider
+
+
+def _provider_of(instance: Any, model_dict: dict[str, Any]) -> str:
     module = type(instance).__module__ if instance is not None else ""
     parts = module.split(".")
     if len(parts) > 2 and parts[0] == "llama_index" and parts[1] in ("llms", "embeddings"):
@@ -173,10 +239,10 @@ def chat_message(msg: Any) -> dict[str, Any]:
 
 
 def prompt_of(event: Any) -> list[dict[str, Any]]:
-    messages = getattr(event, "messages", None)
+    messages = attr(event, "messages")
     if messages is not None:
         return [chat_message(m) for m in messages]
-    return [message("user", [text_part(str(getattr(event, "prompt", "") or ""))])]
+    return [message("user", [text_part(str(attr(event, "prompt") or ""))])]
 
 
 def texts_of_message(msg: dict[str, Any]) -> list[str]:
@@ -206,11 +272,11 @@ def model_result(inference: Inference, event: Any) -> None:
             inference.attributes[sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = len(embeddings[0])
         inference.state = list(getattr(event, "chunks", None) or [])
         return
-    response = getattr(event, "response", None)
+    response = attr(event, "response")
     if response is None:
         return
-    raw = getattr(response, "raw", None)
-    extra = getattr(response, "additional_kwargs", None) or {}
+    raw = attr(response, "raw")
+    extra = attr(response, "additional_kwargs") or {}
     _usage(inference, raw, extra)
     model = field(raw, "model")
     if isinstance(model, str) and model:
@@ -222,8 +288,8 @@ def model_result(inference: Inference, event: Any) -> None:
     reason = field(choices[0], "finish_reason") if choices else field(raw, "stop_reason")
     if isinstance(reason, str) and reason:
         inference.finish_reasons = [reason]
-    msg = getattr(response, "message", None)
-    text = str(getattr(msg, "content", None) or "") if msg is not None else str(getattr(response, "text", "") or "")
+    msg = attr(response, "message")
+    text = str(attr(msg, "content") or "") if msg is not None else str(attr(response, "text") or "")
     inference.state = [text]
     if inference.tel.capture_content:
         out = chat_message(msg) if msg is not None else message("assistant", [text_part(text)])
@@ -286,10 +352,14 @@ async def _in_context_async(gen: AsyncIterator[Any], ctx: Context) -> AsyncItera
             await aclose()
 
 
+def is_streaming_response(result: Any) -> bool:
+    return type(result).__name__ in ("StreamingResponse", "AsyncStreamingResponse")
+
+
 def keep_stream_context(result: Any, ctx: Context, on_drop: Callable[[], None]) -> None:
     """Let a ``StreamingResponse``'s lazy generator run in the context of the span that returned it;
     ``on_drop`` runs when that generator is garbage-collected (after its end, or unread)."""
-    if type(result).__name__ not in ("StreamingResponse", "AsyncStreamingResponse"):
+    if not is_streaming_response(result):
         return
     gen = getattr(result, "response_gen", None)
     if gen is None or getattr(gen, "gi_code", None) is _in_context.__code__ \

@@ -11,15 +11,25 @@ that returned the stream has exited.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind
 
 from ... import semconv as sc
 from ...pricing import tokens
-from .._core._framework import ContextStack, Unit, capture_query, captured, end_unit, remember
+from .._core._framework import (
+    MAX_UNITS,
+    ContextStack,
+    Unit,
+    capture_query,
+    captured,
+    end_unit,
+    forget_oldest,
+    remember,
+)
 from .._core._guard import report
 from .._core._inference import Inference
 from .._core._messages import field, parse_arguments
@@ -27,9 +37,7 @@ from .._core._suppression import SLOT_KEY, InferenceSlot
 from .._core._telemetry import Telemetry
 from . import _content as li
 
-if TYPE_CHECKING:
-    from opentelemetry.context import Context
-
+_STREAMING_KINDS = frozenset({li.ENGINE, li.SYNTHESIZER})
 _INTERNAL = SpanKind.INTERNAL
 _CLIENT = SpanKind.CLIENT
 #: Set in the context of a model call or embedding of ours: a nested one (``chat`` → ``complete``)
@@ -68,55 +76,36 @@ class Tracker:
     def span_enter(self, id_: str, bound_args: Any, instance: Any, parent_id: str | None) -> None:
         if not self.enabled:
             return
-        parent = self._nodes.get(parent_id) if parent_id is not None else None
+        nodes = self._nodes
+        parent = nodes.get(parent_id) if parent_id is not None else None
         parent_ctx = parent.ctx if parent is not None else otel_context.get_current()
-        method = id_.partition("-")[0].rpartition(".")[2]
-        kind = li.kind_of(instance, method)
+        kind = li.span_kind(instance, id_)
         if kind is None or (parent is not None and parent.kind == kind and parent.instance is instance):
             # Not a span of its own, or the same work one level down (``__call__`` → ``call``).
-            remember(self._nodes, id_, _Node(parent_ctx, None, kind, instance))
+            # (Most of a query's dispatcher spans come here: this path is kept short.)
+            nodes[id_] = _Node(parent_ctx, None, kind, instance)
+            if len(nodes) > MAX_UNITS:
+                forget_oldest(nodes)
             return
         tel = self._telemetry()
-        name = li.name_of(instance, kind)
-        attrs: dict[str, Any] = {sc.LLM_FRAMEWORK: "llamaindex"}
-        metric = None
-        if kind in (li.ENGINE, li.WORKFLOW):
-            if otel_context.get_value(_WORKFLOW_KEY, parent_ctx):
-                span_name = f"{name}.{method}"
-                attrs[sc.LLM_LLAMAINDEX_KIND] = kind
-            elif li.is_agent(instance):
-                span_name = f"{sc.Operation.INVOKE_AGENT} {name}"
-                metric = sc.Operation.INVOKE_AGENT
-                attrs.update({sc.GEN_AI_OPERATION_NAME: metric, sc.GEN_AI_AGENT_NAME: name})
-            else:
-                span_name = f"{sc.Operation.INVOKE_WORKFLOW} {name}"
-                metric = sc.Operation.INVOKE_WORKFLOW
-                attrs.update({sc.GEN_AI_OPERATION_NAME: metric, sc.GEN_AI_WORKFLOW_NAME: name})
-        elif kind == li.RETRIEVER:
-            span_name = f"{sc.Operation.RETRIEVAL} {name}"
-            attrs.update({sc.GEN_AI_OPERATION_NAME: sc.Operation.RETRIEVAL, sc.GEN_AI_DATA_SOURCE_ID: name})
-        elif kind == li.TOOL:
-            span_name = f"{sc.Operation.EXECUTE_TOOL} {name}"
-            metric = sc.Operation.EXECUTE_TOOL
-            attrs.update({sc.GEN_AI_OPERATION_NAME: metric, sc.GEN_AI_TOOL_NAME: name,
-                          sc.GEN_AI_TOOL_TYPE: "function"})
-            description = li.tool_description(instance)
-            if description:
-                attrs[sc.GEN_AI_TOOL_DESCRIPTION] = description
-        else:  # synthesizer, postprocessor (re-ranker)
-            span_name = f"{kind} {name}"
-            attrs[sc.LLM_LLAMAINDEX_KIND] = kind
-        span = tel.tracer.start_span(span_name, parent_ctx, _CLIENT if kind == li.RETRIEVER else _INTERNAL, attrs)
-        ctx = otel_trace.set_span_in_context(span, parent_ctx)
-        if kind in (li.ENGINE, li.WORKFLOW):
-            ctx = otel_context.set_value(_WORKFLOW_KEY, True, ctx)
-        unit = Unit(tel, span, ctx, kind, name)
-        unit.metric = metric
+        workflow = kind in _WORKFLOW_KINDS
+        nested = workflow and bool(parent_ctx.get(_WORKFLOW_KEY))
+        key = (type(instance), id_.partition("-")[0], nested)
+        shape = _shapes.get(key)
+        if shape is None:
+            shape = _shape(instance, kind, key[1].rpartition(".")[2], nested)
+            if shape.cacheable and len(_shapes) < 1024:
+                _shapes[key] = shape
+        span = tel.tracer.start_span(shape.span_name, parent_ctx, shape.span_kind, dict(shape.attributes))
+        ctx = otel_trace.set_span_in_context(span, Context({**parent_ctx, _WORKFLOW_KEY: True}) if workflow
+                                             else parent_ctx)
+        unit = Unit(tel, span, ctx, kind, shape.name)
+        unit.metric = shape.metric
         if tel.capture_content and span.is_recording():
             inputs = li.inputs_of(bound_args)
             if inputs is not None:
-                key = sc.GEN_AI_TOOL_CALL_ARGUMENTS if kind == li.TOOL else sc.LLM_INPUT
-                span.set_attribute(key, captured(unit, inputs))
+                span.set_attribute(sc.GEN_AI_TOOL_CALL_ARGUMENTS if kind == li.TOOL else sc.LLM_INPUT,
+                                   captured(unit, inputs))
         stale = remember(self._nodes, id_, _Node(ctx, unit, kind, instance))
         if stale is not None and stale.unit is not None:
             end_unit(stale.unit, None)
@@ -132,13 +121,14 @@ class Tracker:
         unit = node.unit
         current = otel_context.get_current()  # this span's, or a model call's it started and left running
         self._stack.release(unit)
-        if error is None and unit.kind in (li.ENGINE, li.SYNTHESIZER):
+        if error is None and unit.kind in _STREAMING_KINDS and li.is_streaming_response(result):
             # A model call started here and still streaming ends when its stream does, or, if the
             # application drops the response unread, when the stream is garbage-collected.
             # (Only a model call whose context is the current one: other threads' calls are not ours.)
             running = [span_id for span_id, model in self._models.items() if model.ctx is current]
             li.keep_stream_context(result, current, lambda: self._abandon(running))
-        end_unit(unit, error, None if error is not None else _outputs(result))
+        end_unit(unit, error, None if error is not None or not (unit.tel.capture_content or unit.kind == li.TOOL)
+                 else _outputs(result))
 
     # --- events ------------------------------------------------------------------------------
     def handle(self, event: Any) -> None:
@@ -146,7 +136,10 @@ class Tracker:
             return
         handler = _EVENTS.get(type(event).__name__)
         if handler is not None:
-            handler(self, event)
+            try:
+                handler(self, event)
+            except Exception as exc:
+                report(f"llamaindex.{type(event).__name__}", exc)
 
     def _unit_of(self, span_id: str | None) -> Unit | None:
         node = self._nodes.get(span_id) if span_id else None
@@ -155,11 +148,12 @@ class Tracker:
     def _model_start(self, event: Any, operation: str) -> None:
         span_id = event.span_id or ""
         node = self._nodes.get(span_id)
-        parent_ctx = node.ctx if node is not None else otel_context.get_current()
-        if otel_context.get_value(_MODEL_KEY, parent_ctx) or otel_context.get_value(_MODEL_KEY):
+        current = otel_context.get_current()
+        parent_ctx = node.ctx if node is not None else current
+        if parent_ctx.get(_MODEL_KEY) or current.get(_MODEL_KEY):
             return  # a nested call of the same model call (``chat`` implemented with ``complete``)
         tel = self._telemetry()
-        model_dict = getattr(event, "model_dict", None) or {}
+        model_dict = li.attr(event, "model_dict") or {}
         instance = node.instance if node is not None else None
         provider = li.provider_of(instance, model_dict)
         model = li.model_of(model_dict)
@@ -174,8 +168,7 @@ class Tracker:
             if tel.capture_content:
                 inference.input_messages = li.prompt_of(event)
             inference.estimate = _chat_estimate(inference, event, provider, model)
-        ctx = otel_context.set_value(_MODEL_KEY, True, otel_context.set_value(SLOT_KEY, slot, parent_ctx))
-        ctx = otel_trace.set_span_in_context(inference.span, ctx)
+        ctx = otel_trace.set_span_in_context(inference.span, Context({**parent_ctx, SLOT_KEY: slot, _MODEL_KEY: True}))
         unit = Unit(tel, inference.span, ctx, operation, model or "")
         unit.inference = inference
         if node is not None:
@@ -245,29 +238,72 @@ class Tracker:
             unit.span.set_attributes(attrs)
 
 
-def _handler(method: Callable[[Tracker, Any], None]) -> Callable[[Tracker, Any], None]:
-    def guarded(tracker: Tracker, event: Any) -> None:
-        try:
-            method(tracker, event)
-        except Exception as exc:
-            report(f"llamaindex.{type(event).__name__}", exc)
-    return guarded
-
-
 _EVENTS: dict[str, Callable[[Tracker, Any], None]] = {
-    "LLMChatStartEvent": _handler(lambda t, e: t._model_start(e, sc.Operation.CHAT)),
-    "LLMCompletionStartEvent": _handler(lambda t, e: t._model_start(e, sc.Operation.TEXT_COMPLETION)),
-    "EmbeddingStartEvent": _handler(lambda t, e: t._model_start(e, sc.Operation.EMBEDDINGS)),
-    "LLMChatInProgressEvent": _handler(Tracker._model_chunk),
-    "LLMCompletionInProgressEvent": _handler(Tracker._model_chunk),
-    "LLMChatEndEvent": _handler(Tracker._model_end),
-    "LLMCompletionEndEvent": _handler(Tracker._model_end),
-    "EmbeddingEndEvent": _handler(Tracker._model_end),
-    "ExceptionEvent": _handler(Tracker._exception),
-    "RetrievalStartEvent": _handler(Tracker._retrieval_start),
-    "RetrievalEndEvent": _handler(Tracker._retrieval_end),
-    "ReRankStartEvent": _handler(Tracker._rerank_start),
+    "LLMChatStartEvent": lambda t, e: t._model_start(e, sc.Operation.CHAT),
+    "LLMCompletionStartEvent": lambda t, e: t._model_start(e, sc.Operation.TEXT_COMPLETION),
+    "EmbeddingStartEvent": lambda t, e: t._model_start(e, sc.Operation.EMBEDDINGS),
+    "LLMChatInProgressEvent": Tracker._model_chunk,
+    "LLMCompletionInProgressEvent": Tracker._model_chunk,
+    "LLMChatEndEvent": Tracker._model_end,
+    "LLMCompletionEndEvent": Tracker._model_end,
+    "EmbeddingEndEvent": Tracker._model_end,
+    "ExceptionEvent": Tracker._exception,
+    "RetrievalStartEvent": Tracker._retrieval_start,
+    "RetrievalEndEvent": Tracker._retrieval_end,
+    "ReRankStartEvent": Tracker._rerank_start,
 }
+
+
+class _Shape(NamedTuple):
+    """What a mapped dispatcher span's OpenTelemetry span looks like at its start."""
+
+    span_name: str
+    span_kind: SpanKind
+    attributes: dict[str, Any]
+    name: str
+    metric: str | None
+    #: The same for every instance of the class (not a tool's or an agent's own name).
+    cacheable: bool
+
+
+#: Shapes by (class, ``Class.method``, nested in a workflow).
+_shapes: dict[tuple[type, str, bool], _Shape] = {}
+_WORKFLOW_KINDS = frozenset({li.ENGINE, li.WORKFLOW})
+
+
+def _shape(instance: Any, kind: str, method: str, nested: bool) -> _Shape:
+    name = li.name_of(instance, kind)
+    attrs: dict[str, Any] = {sc.LLM_FRAMEWORK: "llamaindex"}
+    metric = None
+    cacheable = True
+    if kind in _WORKFLOW_KINDS:
+        if nested:
+            span_name = f"{name}.{method}"
+            attrs[sc.LLM_LLAMAINDEX_KIND] = kind
+        elif li.is_agent(instance):
+            span_name = f"{sc.Operation.INVOKE_AGENT} {name}"
+            metric = sc.Operation.INVOKE_AGENT
+            attrs.update({sc.GEN_AI_OPERATION_NAME: metric, sc.GEN_AI_AGENT_NAME: name})
+            cacheable = False
+        else:
+            span_name = f"{sc.Operation.INVOKE_WORKFLOW} {name}"
+            metric = sc.Operation.INVOKE_WORKFLOW
+            attrs.update({sc.GEN_AI_OPERATION_NAME: metric, sc.GEN_AI_WORKFLOW_NAME: name})
+    elif kind == li.RETRIEVER:
+        span_name = f"{sc.Operation.RETRIEVAL} {name}"
+        attrs.update({sc.GEN_AI_OPERATION_NAME: sc.Operation.RETRIEVAL, sc.GEN_AI_DATA_SOURCE_ID: name})
+    elif kind == li.TOOL:
+        span_name = f"{sc.Operation.EXECUTE_TOOL} {name}"
+        metric = sc.Operation.EXECUTE_TOOL
+        attrs.update({sc.GEN_AI_OPERATION_NAME: metric, sc.GEN_AI_TOOL_NAME: name, sc.GEN_AI_TOOL_TYPE: "function"})
+        description = li.tool_description(instance)
+        if description:
+            attrs[sc.GEN_AI_TOOL_DESCRIPTION] = description
+        cacheable = False
+    else:  # synthesizer, postprocessor (re-ranker)
+        span_name = f"{kind} {name}"
+        attrs[sc.LLM_LLAMAINDEX_KIND] = kind
+    return _Shape(span_name, _CLIENT if kind == li.RETRIEVER else _INTERNAL, attrs, name, metric, cacheable)
 
 
 def _outputs(result: Any) -> Callable[[Unit, Span], None]:
