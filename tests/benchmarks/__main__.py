@@ -289,7 +289,7 @@ def _bare_llamaindex_handlers(tracer: Any) -> tuple[Any, Any]:
     from llama_index.core.instrumentation.span import SimpleSpan
     from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
 
-    from llm_observatory.instrumentation.llamaindex._content import kind_of
+    from llm_observatory.instrumentation.llamaindex._content import span_kind
 
     open_spans: dict[str, Any] = {}
 
@@ -308,7 +308,7 @@ def _bare_llamaindex_handlers(tracer: Any) -> tuple[Any, Any]:
     class BareSpans(BaseSpanHandler[SimpleSpan]):  # type: ignore[misc]
         def span_enter(self, id_: str, bound_args: Any, instance: Any = None, parent_id: Any = None,
                        tags: Any = None, **kwargs: Any) -> None:
-            if kind_of(instance, id_.partition("-")[0].rpartition(".")[2]) is not None:
+            if span_kind(instance, id_) is not None:
                 start(id_, parent_id)
 
         def span_exit(self, id_: str, *args: Any, **kwargs: Any) -> None:

@@ -39,7 +39,6 @@ _MAPPED: tuple[tuple[str, str, frozenset[str], str], ...] = (
     ("llama_index.core.workflow.workflow", "Workflow", frozenset({"run"}), WORKFLOW),  # before llama-index-workflows
 )
 _classes: list[tuple[type, frozenset[str], str]] | None = None
-_kinds: dict[tuple[type, str], str | None] = {}
 
 #: Module of a LlamaIndex integration (``llama_index.llms.<x>``) → ``gen_ai.provider.name``.
 PROVIDERS = {
@@ -69,14 +68,10 @@ def _load_classes() -> list[tuple[type, frozenset[str], str]]:
 
 
 def kind_of(instance: Any, method: str) -> str | None:
-    """The kind of span a dispatcher span of ``instance.method`` gets (``None``: none of its own)."""
+    """The kind of span a dispatcher span of ``instance.method`` gets (``None``: none of its own).
+    Uncached: :func:`span_kind` caches it by class and method."""
     if instance is None:
         return None
-    key = (type(instance), method)
-    try:
-        return _kinds[key]
-    except KeyError:
-        pass
     kind = None
     for cls, methods, candidate in _load_classes():
         if method in methods and isinstance(instance, cls):
@@ -84,7 +79,6 @@ def kind_of(instance: Any, method: str) -> str | None:
             break
     if kind == POSTPROCESSOR and "rerank" in type(instance).__name__.lower():
         kind = "rerank"
-    _kinds[key] = kind
     return kind
 
 
