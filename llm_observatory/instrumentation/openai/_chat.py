@@ -39,31 +39,27 @@ def output_type(response_format: Any) -> str | None:
     return None
 
 
-#: (details object, field, Inference attribute or span attribute): the counts read from the usage details.
-_USAGE_DETAILS = (
-    ("prompt_tokens_details", "cached_tokens", "cache_read_tokens"),
-    ("prompt_tokens_details", "cache_write_tokens", "cache_write_tokens"),
-    ("prompt_tokens_details", "audio_tokens", sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS),
-    ("completion_tokens_details", "reasoning_tokens", "reasoning_tokens"),
-    ("completion_tokens_details", "audio_tokens", sc.GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS),
-)
-
-
 def set_usage(inference: Inference, usage: Any) -> None:
     inference.input_tokens = getattr(usage, "prompt_tokens", None)
     inference.output_tokens = getattr(usage, "completion_tokens", None)
-    objects = {"prompt_tokens_details": getattr(usage, "prompt_tokens_details", None),
-               "completion_tokens_details": getattr(usage, "completion_tokens_details", None)}
-    for name, field_name, target in _USAGE_DETAILS:
-        obj = objects[name]
-        value = count(obj, field_name) if obj is not None else None
-        if value is None:
-            continue
-        if "." in target:  # a span attribute (audio tokens), set when non-zero
-            if value:
-                inference.attributes[target] = value
-        else:
-            setattr(inference, target, value)
+    prompt = getattr(usage, "prompt_tokens_details", None)
+    if prompt is not None:
+        cached, written = count(prompt, "cached_tokens"), count(prompt, "cache_write_tokens")
+        if cached is not None:
+            inference.cache_read_tokens = cached
+        if written is not None:
+            inference.cache_write_tokens = written
+        audio_in = count(prompt, "audio_tokens")
+        if audio_in:
+            inference.attributes[sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS] = audio_in
+    completion = getattr(usage, "completion_tokens_details", None)
+    if completion is not None:
+        reasoning = count(completion, "reasoning_tokens")
+        if reasoning is not None:
+            inference.reasoning_tokens = reasoning
+        audio_out = count(completion, "audio_tokens")
+        if audio_out:
+            inference.attributes[sc.GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS] = audio_out
 
 
 class ChatHandler(SdkHandler):
