@@ -19,6 +19,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ... import budgets
 from ... import semconv as sc
+from ._attributes import set_attributes
 from ._guard import report
 from ._messages import dump_json
 from ._suppression import ACTIVE_KEY, InferenceSlot, claim_slot
@@ -242,7 +243,7 @@ class Inference:
         self._chunk_timing(attrs)
         if error is not None:
             mark_error(span, error, attrs)
-        span.set_attributes(attrs)
+        set_attributes(span, attrs)
 
     def _finish(self, span: Any, error: BaseException | None, cut: bool) -> None:
         now = time.perf_counter_ns()
@@ -258,14 +259,16 @@ class Inference:
             count = max(self.choice_count, len(reasons) if reasons else 0)
             reasons = [(r if r else sc.FINISH_REASON_ERROR) for r in (reasons or [])]
             reasons += [sc.FINISH_REASON_ERROR] * (count - len(reasons))
-        if reasons:
-            attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [r or "" for r in reasons]
+        # set apart from ``attrs``, whose values are then all of plain types (see set_attributes)
+        sequences = {sc.GEN_AI_RESPONSE_FINISH_REASONS: tuple(r or "" for r in reasons)} if reasons else None
 
         slot = self.slot
         if slot is not None and slot.claimed:
             # A provider inference beneath counted this call: structure and content only.
             attrs[sc.LLM_INFERENCE_DELEGATED_TO] = slot.provider or ""
             self._finish_delegated(span, attrs, error)
+            if sequences:
+                set_attributes(span, sequences)
             return
         input_tokens, output_tokens = self.input_tokens, self.output_tokens
         if (input_tokens is None or output_tokens is None) and self.estimate is not None:
@@ -341,7 +344,10 @@ class Inference:
                 metric_attrs[sc.SERVER_PORT] = self.server_port
         if error is not None:
             metric_attrs[sc.ERROR_TYPE] = mark_error(span, error, attrs)
-        span.set_attributes(attrs)
+        set_attributes(span, attrs)
+        if sequences:
+            set_attributes(span, sequences)
+            attrs.update(sequences)
         if tel.event_logger is not None and event_content is not None:
             self._emit_details(attrs, event_content)
         tel.metrics.record_inference(
