@@ -51,14 +51,14 @@ def test_cost_attributes_and_counter() -> None:
 
 def test_estimated_usage_is_flagged_and_priced(monkeypatch: pytest.MonkeyPatch) -> None:
     table = PriceTable([PriceOverride("toy-1*", input=2.0, output=8.0)], use_genai_prices=False)
-    original = toy._Accumulator.chunk
+    original = toy._Accumulator.finish
 
-    def no_usage(self: toy._Accumulator, chunk: toy.Chunk) -> None:
-        chunk = toy.Chunk(chunk.text, chunk.finish_reason, None)  # the provider sent no usage
-        original(self, chunk)
-        self.inference.estimate = lambda: (11, len([t for t in self.text if t]))
+    def no_usage(self: toy._Accumulator, chunks: list[toy.Chunk]) -> None:
+        chunks = [toy.Chunk(c.text, c.finish_reason, None) for c in chunks]  # the provider sent no usage
+        original(self, chunks)
+        self.inference.estimate = lambda: (11, len([c for c in chunks if c.text]))
 
-    monkeypatch.setattr(toy._Accumulator, "chunk", no_usage)
+    monkeypatch.setattr(toy._Accumulator, "finish", no_usage)
     with capture(pricer=table) as cap:
         list(toy.Client().create(model="toy-1", prompt="a b", stream=True))
     attrs = cap.span("chat toy-1").attributes

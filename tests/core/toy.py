@@ -138,24 +138,23 @@ class AsyncClient(Client):
 
 
 class _Accumulator:
+    hide = None
+
     def __init__(self, inference: Inference) -> None:
         self.inference = inference
-        self.text: list[str] = []
-        self.reason: str | None = None
 
-    def chunk(self, chunk: Chunk) -> None:
-        self.text.append(chunk.text)
-        if chunk.finish_reason:
-            self.reason = chunk.finish_reason
-        if chunk.usage:
-            self.inference.input_tokens, self.inference.output_tokens = chunk.usage
-
-    def finish(self) -> None:
+    def finish(self, chunks: list[Chunk]) -> None:
         inf = self.inference
-        inf.finish_reasons = [self.reason]
+        reason = None
+        for chunk in chunks:
+            if chunk.finish_reason:
+                reason = chunk.finish_reason
+            if chunk.usage:
+                inf.input_tokens, inf.output_tokens = chunk.usage
+        inf.finish_reasons = [reason]
         if inf.tel.capture_content:
-            inf.output_messages = [message("assistant", [text_part(" ".join(t for t in self.text if t))],
-                                           finish_reason=self.reason or "error")]
+            inf.output_messages = [message("assistant", [text_part(" ".join(c.text for c in chunks if c.text))],
+                                           finish_reason=reason or "error")]
 
 
 class _Handler:

@@ -4,15 +4,17 @@ Two ways, chosen per stream by :func:`trace_stream`:
 
 * **Tap** (the SDK streams of openai and anthropic): the stream object is returned as it is; only
   its private item generator (``_iterator``, which both ``__next__`` and ``__iter__`` read) is
-  replaced by a generator that accounts for each chunk on its way through, and its ``close`` by
-  one that also ends the span. ``type(stream)`` stays the SDK's class, and a chunk costs one
-  generator resume plus the adapter's handler.
+  replaced by a generator that notes each chunk on its way through, and its ``close`` by one
+  that also ends the span. ``type(stream)`` stays the SDK's class.
 * **Proxy** (anything else): a :class:`wrapt.BaseObjectProxy`, so ``isinstance(proxy, Stream)``
   stays true and every attribute is the stream's own.
 
-Either way the inference ends when the stream is exhausted, on ``close()``/``aclose()``, on
-``with`` exit, on an error while reading, and, last, when the stream is garbage collected. The
-span is never current while the user's code runs between chunks.
+On its way through, a chunk is only timed and kept (a reference in a list, ~20 bytecodes in
+all); the adapter's handler reads the kept chunks once, when the stream ends, and most often
+needs only the first and the last few. Either way the inference ends when the stream is
+exhausted, on ``close()``/``aclose()``, on ``with`` exit, on an error while reading, and, last,
+when the stream is garbage collected. The span is never current while the user's code runs
+between chunks. The kept chunks are released when the span ends.
 """
 
 from __future__ import annotations
@@ -32,46 +34,55 @@ from ._inference import Inference
 
 
 class ChunkHandler(Protocol):
-    """Adapter-specific accumulation of a stream's chunks into the inference.
+    """Adapter-specific reading of a stream's chunks into the inference, once, at the end.
 
-    ``chunk()`` returns ``True`` to hide the chunk from the user (a chunk that only exists because
-    the instrumentation asked for it, such as an injected usage chunk); anything else shows it.
+    ``hide``, when not ``None``, sees every chunk first: it returns ``True`` for a chunk the user
+    must not see (one that only exists because the instrumentation asked for it, such as an
+    injected usage chunk), and takes what it needs from that chunk itself. ``finish`` gets every
+    chunk the user saw, in order.
     """
 
-    def chunk(self, chunk: Any) -> bool | None: ...
+    @property
+    def hide(self) -> Callable[[Any], bool] | None: ...
 
-    def finish(self) -> None: ...
+    def finish(self, chunks: list[Any]) -> None: ...
 
 
 class _State:
-    __slots__ = ("exhausted", "handler", "inference", "iterator")
+    __slots__ = ("exhausted", "handler", "inference", "iterator", "kept")
 
     def __init__(self, inference: Inference, handler: ChunkHandler) -> None:
         self.inference = inference
         self.handler = handler
         self.iterator: Any = None
         self.exhausted = False
+        #: every chunk the user saw (each timed as it passed: the first and last times are on the inference)
+        self.kept: list[Any] = []
 
     def accept(self, chunk: Any) -> bool:
-        """Account for one chunk; ``True`` if the user must not see it."""
-        inference = self.inference
+        """Note one chunk (the proxies' way; the tap does the same inline); ``True`` to hide it."""
+        hide = self.handler.hide
+        if hide is not None:
+            try:
+                if hide(chunk):
+                    return True
+            except Exception as exc:
+                report("stream.chunk", exc)
         now = perf_counter_ns()
-        if not inference.chunks:
-            inference.first_ns = now
-        inference.last_ns = now
-        inference.chunks += 1
-        try:
-            return self.handler.chunk(chunk) is True
-        except Exception as exc:
-            report("stream.chunk", exc)
-            return False
+        if not self.kept:
+            self.inference.first_ns = now
+        self.inference.last_ns = now
+        self.kept.append(chunk)
+        return False
 
     def end(self, error: BaseException | None, cut: bool) -> None:
         inference = self.inference
         if inference.done:
             return
+        kept, self.kept = self.kept, []  # the chunks are released with the span's end
+        inference.chunks = len(kept)
         try:
-            self.handler.finish()
+            self.handler.finish(kept)
         except Exception as exc:
             report("stream.finish", exc)
         inference.end(error, cut=cut)
@@ -199,13 +210,28 @@ class AsyncStreamProxy(_Base):
 
 # --- the tap ---------------------------------------------------------------------------------
 
+def _hidden(s: _State, chunk: Any) -> bool:
+    try:
+        return s.handler.hide(chunk) is True  # type: ignore[misc]
+    except Exception as exc:
+        report("stream.chunk", exc)
+        return False
+
+
 def _tap(inner: Iterator[Any], s: _State) -> Iterator[Any]:
-    """The stream's item generator, accounting for each chunk on its way to the user."""
-    accept = s.accept
+    """The stream's item generator: each chunk is timed and kept on its way to the user."""
+    inference, clock, hide = s.inference, perf_counter_ns, s.handler.hide is not None
+    kept = s.kept
     try:
         for chunk in inner:
-            if not accept(chunk):
-                yield chunk
+            if hide and _hidden(s, chunk):
+                continue
+            now = clock()
+            if not kept:
+                inference.first_ns = now
+            inference.last_ns = now
+            kept.append(chunk)
+            yield chunk
     except BaseException as exc:  # GeneratorExit: closed or collected before the end
         s.end(None if isinstance(exc, GeneratorExit) else exc, cut=True)
         raise
@@ -214,12 +240,19 @@ def _tap(inner: Iterator[Any], s: _State) -> Iterator[Any]:
 
 
 async def _atap(inner: AsyncIterator[Any], s: _State) -> AsyncIterator[Any]:
-    """The async stream's item generator, accounting for each chunk on its way to the user."""
-    accept = s.accept
+    """The async stream's item generator: each chunk is timed and kept on its way to the user."""
+    inference, clock, hide = s.inference, perf_counter_ns, s.handler.hide is not None
+    kept = s.kept
     try:
         async for chunk in inner:
-            if not accept(chunk):
-                yield chunk
+            if hide and _hidden(s, chunk):
+                continue
+            now = clock()
+            if not kept:
+                inference.first_ns = now
+            inference.last_ns = now
+            kept.append(chunk)
+            yield chunk
     except BaseException as exc:
         s.end(None if isinstance(exc, GeneratorExit) else exc, cut=True)
         raise

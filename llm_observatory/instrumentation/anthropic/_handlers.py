@@ -130,60 +130,72 @@ class MessagesHandler(SdkHandler):
 
 
 class MessageEvents:
-    """Accumulates a message stream: ``message_start`` usage, then the cumulative ``message_delta`` usage."""
+    """Reads a message stream at its end: ``message_start`` (id, model, input usage) comes first,
+    the last ``message_delta`` (stop reason, cumulative usage) just before the end. The content
+    blocks are read from every event only when content capture or a token estimate needs them."""
 
-    __slots__ = ("blocks", "inference", "keep_text", "reason")
+    __slots__ = ("hide", "inference")
 
     def __init__(self, inference: Inference) -> None:
         self.inference = inference
-        self.keep_text = inference.tel.capture_content or inference.estimate is not None
-        self.blocks: dict[int, list[Any]] = {}  # index -> [type, id, name, texts]
-        self.reason: str | None = None
+        self.hide = None
 
-    def chunk(self, event: Any) -> None:
-        kind = event.type
-        if kind == "content_block_delta":
-            if self.keep_text:
-                delta = event.delta
-                block = self.blocks.get(event.index)
+    def finish(self, events: list[Any]) -> None:
+        inference = self.inference
+        for event in events:
+            if event.type == "message_start":
+                msg = event.message
+                inference.response_id = getattr(msg, "id", None)
+                inference.response_model = getattr(msg, "model", None)
+                set_usage(inference, getattr(msg, "usage", None))
+                inference.output_tokens = None  # message_start's output count is provisional
+                break
+        reason: str | None = None
+        usage_seen = False
+        for event in reversed(events):
+            if event.type != "message_delta":
+                continue
+            if reason is None:
+                reason = getattr(event.delta, "stop_reason", None)
+            usage = getattr(event, "usage", None)
+            if usage is not None and not usage_seen:  # the last one is cumulative
+                usage_seen = True
+                output = getattr(usage, "output_tokens", None)
+                if isinstance(output, int):
+                    inference.output_tokens = output
+                if isinstance(getattr(usage, "input_tokens", None), int):
+                    set_usage(inference, usage)
+            if reason is not None and usage_seen:
+                break
+        if reason is not None:
+            set_stop_reason(inference, reason)
+        else:
+            inference.finish_reasons = [None]
+        capture = inference.tel.capture_content
+        needs_estimate = inference.output_tokens is None and inference.estimate is not None
+        if not (capture or needs_estimate):
+            return
+        blocks: dict[int, list[Any]] = {}  # index -> [type, id, name, texts]
+        for event in events:
+            kind = event.type
+            if kind == "content_block_delta":
+                block = blocks.get(event.index)
                 if block is not None:
+                    delta = event.delta
                     piece = getattr(delta, "text", None) or getattr(delta, "partial_json", None) \
                         or getattr(delta, "thinking", None)
                     if piece:
                         block[3].append(piece)
-        elif kind == "message_start":
-            msg = event.message
-            inference = self.inference
-            inference.response_id = getattr(msg, "id", None)
-            inference.response_model = getattr(msg, "model", None)
-            set_usage(inference, getattr(msg, "usage", None))
-            inference.output_tokens = None  # message_start's output count is provisional
-        elif kind == "content_block_start":
-            block = event.content_block
-            self.blocks[event.index] = [block.type, getattr(block, "id", None), getattr(block, "name", None), []]
-        elif kind == "message_delta":
-            self.reason = getattr(event.delta, "stop_reason", None) or self.reason
-            usage = getattr(event, "usage", None)
-            if usage is not None:
-                output = getattr(usage, "output_tokens", None)
-                if isinstance(output, int):
-                    self.inference.output_tokens = output
-                if isinstance(getattr(usage, "input_tokens", None), int):
-                    set_usage(self.inference, usage)
-
-    def finish(self) -> None:
-        inference = self.inference
-        if self.reason is not None:
-            set_stop_reason(inference, self.reason)
-        else:
-            inference.finish_reasons = [None]
-        if inference.output_tokens is None and inference.estimate is not None:
-            streamed = "".join("".join(b[3]) for b in self.blocks.values())
+            elif kind == "content_block_start":
+                b = event.content_block
+                blocks[event.index] = [b.type, getattr(b, "id", None), getattr(b, "name", None), []]
+        if needs_estimate and inference.estimate is not None:
+            streamed = "".join("".join(b[3]) for b in blocks.values())
             estimate_input = inference.estimate
             inference.estimate = lambda: (estimate_input()[0], math.ceil(len(streamed) / tokens.CHARS_PER_TOKEN))
-        if inference.tel.capture_content:
+        if capture:
             parts: list[dict[str, Any]] = []
-            for kind, block_id, name, pieces in self.blocks.values():
+            for kind, block_id, name, pieces in blocks.values():
                 joined = "".join(pieces)
                 if kind == "text":
                     parts.append(text_part(joined))
@@ -191,7 +203,7 @@ class MessageEvents:
                     parts.append({"type": "reasoning", "content": joined})
                 elif kind in ("tool_use", "server_tool_use"):
                     parts.append(tool_call_part(block_id, name or "", joined))
-            final = content.OUTPUT_FINISH_REASONS.get(self.reason, self.reason) if self.reason else "error"
+            final = content.OUTPUT_FINISH_REASONS.get(reason, reason) if reason else "error"
             inference.output_messages = [message("assistant", parts, finish_reason=final)]
 
 

@@ -148,70 +148,56 @@ def record_completion(inference: Inference, response: Any) -> None:
 
 
 class ChatStreamAccumulator:
-    """Per chunk: finish reasons and usage, and a reference to each delta. The text and tool-call
-    pieces are extracted from the deltas at the end, and only when content capture or an
-    estimate needs them: the per-chunk work stays a few attribute reads."""
+    """Reads a chat stream's chunks at its end. Most often that takes the first chunk (id, model,
+    fingerprint) and the last two (finish reason and usage); the text and tool-call pieces are
+    read from every delta only when content capture or a token estimate needs them."""
 
-    __slots__ = ("deltas", "hide_usage", "inference", "keep_deltas", "reasons")
+    __slots__ = ("hide", "inference")
 
     def __init__(self, inference: Inference, hide_usage: bool) -> None:
         self.inference = inference
-        self.hide_usage = hide_usage
-        self.keep_deltas = inference.tel.capture_content or inference.estimate is not None
-        self.reasons: dict[int, str] = {}
-        self.deltas: list[tuple[int, Any]] = []
+        #: with the opt-in usage request: the usage chunk we asked for is read, and hidden from the app
+        self.hide = self._usage_chunk if hide_usage else None
 
-    def chunk(self, chunk: Any) -> bool | None:
-        inference = self.inference
-        if inference.response_id is None:
-            inference.response_id = getattr(chunk, "id", None)
-            inference.response_model = getattr(chunk, "model", None)
-            response_refinements(inference, chunk)
-        choices = chunk.choices
+    def _usage_chunk(self, chunk: Any) -> bool:
+        if chunk.choices:
+            return False
         usage = getattr(chunk, "usage", None)
-        if usage is not None:
-            set_usage(inference, usage)
-            if self.hide_usage and not choices:
-                return True
-        for choice in choices:
-            reason = choice.finish_reason
-            if reason is not None:
-                self.reasons[choice.index] = reason
-            if self.keep_deltas:
-                self.deltas.append((choice.index, choice.delta))
-        return None
+        if usage is None:
+            return False
+        set_usage(self.inference, usage)
+        return True
 
-    def _pieces(self) -> tuple[dict[int, list[str]], dict[int, dict[int, list[Any]]]]:
-        """Text and tool-call pieces per choice, from the kept deltas."""
-        texts: dict[int, list[str]] = {}
-        tools: dict[int, dict[int, list[Any]]] = {}
-        for index, delta in self.deltas:
-            if delta is None:
-                continue
-            text = delta.content
-            if text:
-                texts.setdefault(index, []).append(text)
-            for call in getattr(delta, "tool_calls", None) or ():
-                slot = tools.setdefault(index, {}).setdefault(call.index, [None, "", []])
-                if call.id:
-                    slot[0] = call.id
-                fn = call.function
-                if fn is not None:
-                    if fn.name:
-                        slot[1] = fn.name
-                    if fn.arguments:
-                        slot[2].append(fn.arguments)
-        return texts, tools
-
-    def finish(self) -> None:
+    def finish(self, chunks: list[Any]) -> None:
         inference = self.inference
+        for chunk in chunks:  # the first with an id (Azure may open with a content-filter chunk without)
+            if getattr(chunk, "id", None):
+                inference.response_id = chunk.id
+                inference.response_model = getattr(chunk, "model", None)
+                response_refinements(inference, chunk)
+                break
+        reasons: dict[int, str] = {}
+        wanted = inference.choice_count
+        usage_seen = inference.input_tokens is not None  # a hidden usage chunk was read already
+        for chunk in reversed(chunks):  # the usage, then the finish reasons: they arrive last
+            if not usage_seen:
+                usage = getattr(chunk, "usage", None)
+                if usage is not None:
+                    set_usage(inference, usage)  # the last one sent (some servers send a running count)
+                    usage_seen = True
+            for choice in getattr(chunk, "choices", None) or ():
+                reason = choice.finish_reason
+                if reason is not None and choice.index not in reasons:
+                    reasons[choice.index] = reason
+            if len(reasons) >= wanted:
+                break  # any usage comes with or after the last finish reason
         capture = inference.tel.capture_content
         needs_estimate = inference.estimate is not None and (
             inference.input_tokens is None or inference.output_tokens is None)
-        texts, tools = self._pieces() if (capture or needs_estimate) else ({}, {})
-        indices = set(self.reasons) | set(texts) | set(tools)
+        texts, tools = _pieces(chunks) if (capture or needs_estimate) else ({}, {})
+        indices = set(reasons) | set(texts) | set(tools)
         count = max(max(indices) + 1 if indices else 0, inference.choice_count)
-        inference.finish_reasons = [self.reasons.get(i) for i in range(count)]
+        inference.finish_reasons = [reasons.get(i) for i in range(count)]
         if needs_estimate and inference.estimate is not None:
             estimate_input = inference.estimate
             provider, model = inference.provider, inference.response_model or inference.request_model
@@ -229,6 +215,31 @@ class ChatStreamAccumulator:
                 parts = [text_part("".join(texts[i]))] if i in texts else []
                 for slot in tools.get(i, {}).values():
                     parts.append(tool_call_part(slot[0], slot[1], "".join(slot[2])))
-                reason = self.reasons.get(i) or "error"
+                reason = reasons.get(i) or "error"
                 out.append(message("assistant", parts, finish_reason=msgs.OUTPUT_FINISH_REASON.get(reason, reason)))
             inference.output_messages = out
+
+
+def _pieces(chunks: list[Any]) -> tuple[dict[int, list[str]], dict[int, dict[int, list[Any]]]]:
+    """Text and tool-call pieces per choice: ``{choice: [text]}``, ``{choice: {call: [id, name, [arguments]]}}``."""
+    texts: dict[int, list[str]] = {}
+    tools: dict[int, dict[int, list[Any]]] = {}
+    for chunk in chunks:
+        for choice in getattr(chunk, "choices", None) or ():
+            delta = choice.delta
+            if delta is None:
+                continue
+            text = delta.content
+            if text:
+                texts.setdefault(choice.index, []).append(text)
+            for call in getattr(delta, "tool_calls", None) or ():
+                slot = tools.setdefault(choice.index, {}).setdefault(call.index, [None, "", []])
+                if call.id:
+                    slot[0] = call.id
+                fn = call.function
+                if fn is not None:
+                    if fn.name:
+                        slot[1] = fn.name
+                    if fn.arguments:
+                        slot[2].append(fn.arguments)
+    return texts, tools

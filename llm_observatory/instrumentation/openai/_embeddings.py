@@ -95,37 +95,40 @@ class CompletionsHandler(SdkHandler):
 
 
 class _CompletionChunks:
+    """Reads a legacy completions stream at its end."""
+
+    __slots__ = ("hide", "inference")
+
     def __init__(self, inference: Inference) -> None:
         self.inference = inference
-        self.reasons: dict[int, str] = {}
-        self.texts: dict[int, list[str]] = {}
+        self.hide = None
 
-    def chunk(self, chunk: Any) -> None:
+    def finish(self, chunks: list[Any]) -> None:
         inference = self.inference
-        if inference.response_id is None:
-            inference.response_id = getattr(chunk, "id", None)
-            inference.response_model = getattr(chunk, "model", None)
-        usage = getattr(chunk, "usage", None)
-        if usage is not None:
-            inference.input_tokens = getattr(usage, "prompt_tokens", None)
-            inference.output_tokens = getattr(usage, "completion_tokens", None)
-        for choice in getattr(chunk, "choices", None) or ():
-            if choice.finish_reason:
-                self.reasons[choice.index] = choice.finish_reason
-            if choice.text:
-                self.texts.setdefault(choice.index, []).append(choice.text)
-
-    def finish(self) -> None:
-        inference = self.inference
-        count = max(max(self.reasons, default=-1) + 1, max(self.texts, default=-1) + 1, inference.choice_count)
-        inference.finish_reasons = [self.reasons.get(i) for i in range(count)]
+        reasons: dict[int, str] = {}
+        texts: dict[int, list[str]] = {}
+        for chunk in chunks:
+            if inference.response_id is None:
+                inference.response_id = getattr(chunk, "id", None)
+                inference.response_model = getattr(chunk, "model", None)
+            usage = getattr(chunk, "usage", None)
+            if usage is not None:
+                inference.input_tokens = getattr(usage, "prompt_tokens", None)
+                inference.output_tokens = getattr(usage, "completion_tokens", None)
+            for choice in getattr(chunk, "choices", None) or ():
+                if choice.finish_reason:
+                    reasons[choice.index] = choice.finish_reason
+                if choice.text:
+                    texts.setdefault(choice.index, []).append(choice.text)
+        count = max(max(reasons, default=-1) + 1, max(texts, default=-1) + 1, inference.choice_count)
+        inference.finish_reasons = [reasons.get(i) for i in range(count)]
         if inference.input_tokens is None and inference.estimate is not None:
             estimate_input = inference.estimate
-            outputs = ["".join(t) for t in self.texts.values()]
+            outputs = ["".join(t) for t in texts.values()]
             provider, model = inference.provider, inference.response_model or inference.request_model
             inference.estimate = lambda: (estimate_input()[0],
                                           sum(tokens.count_text(t, provider, model) for t in outputs))
         if inference.tel.capture_content:
             inference.output_messages = [
-                message("assistant", [text_part("".join(self.texts.get(i, [])))],
-                        finish_reason=self.reasons.get(i) or "error") for i in range(count)]
+                message("assistant", [text_part("".join(texts.get(i, [])))],
+                        finish_reason=reasons.get(i) or "error") for i in range(count)]

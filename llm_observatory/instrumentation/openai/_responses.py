@@ -178,46 +178,41 @@ class ResponsesHandler(SdkHandler):
 
 
 class ResponseEvents:
-    """Accumulates a Responses stream: the final response event carries everything."""
+    """Reads a Responses stream at its end: the final response event carries everything."""
 
-    __slots__ = ("done", "inference", "keep_text", "texts")
+    __slots__ = ("hide", "inference")
 
     def __init__(self, inference: Inference) -> None:
         self.inference = inference
-        self.keep_text = inference.tel.capture_content or inference.estimate is not None
-        self.texts: list[str] = []
-        self.done = False
+        self.hide = None
 
-    def chunk(self, event: Any) -> None:
-        kind = getattr(event, "type", None)
-        if kind in _TERMINAL_EVENTS:
-            record_response(self.inference, event.response)
-            self.done = True
-        elif kind == "response.created":
-            response = event.response
-            self.inference.response_id = getattr(response, "id", None)
-            self.inference.response_model = getattr(response, "model", None)
-        elif kind == "response.output_text.delta" and self.keep_text:
-            self.texts.append(event.delta)
-
-    def finish(self) -> None:
+    def finish(self, events: list[Any]) -> None:
         inference = self.inference
-        if self.done:
-            inference.estimate = None if inference.input_tokens is not None else inference.estimate
-            return
+        for event in reversed(events):
+            if getattr(event, "type", None) in _TERMINAL_EVENTS:
+                record_response(inference, event.response)
+                inference.estimate = None if inference.input_tokens is not None else inference.estimate
+                return
+        # cut short: what arrived so far
+        for event in events:
+            if getattr(event, "type", None) == "response.created":
+                inference.response_id = getattr(event.response, "id", None)
+                inference.response_model = getattr(event.response, "model", None)
+                break
         inference.finish_reasons = [None]
         estimate_input = inference.estimate
+        capture = inference.tel.capture_content
+        text = "".join(e.delta for e in events if getattr(e, "type", None) == "response.output_text.delta") \
+            if capture or estimate_input is not None else ""
         if estimate_input is not None:
-            text = "".join(self.texts)
             provider, model = inference.provider, inference.response_model or inference.request_model
 
             def estimate() -> tuple[int | None, int | None]:
                 return estimate_input()[0], tokens.count_text(text, provider, model)
 
             inference.estimate = estimate
-        if inference.tel.capture_content:
-            inference.output_messages = [message("assistant", [text_part("".join(self.texts))],
-                                                 finish_reason="error")]
+        if capture:
+            inference.output_messages = [message("assistant", [text_part(text)], finish_reason="error")]
 
 
 class RetrieveHandler(SdkHandler):
@@ -256,13 +251,16 @@ def _record_fetched(inference: Inference, response: Any) -> None:
 
 
 class _RetrieveEvents:
+    __slots__ = ("hide", "inference")
+
     def __init__(self, inference: Inference) -> None:
         self.inference = inference
+        self.hide = None
 
-    def chunk(self, event: Any) -> None:
-        response = getattr(event, "response", None)
-        if response is not None:
-            _record_fetched(self.inference, response)
-
-    def finish(self) -> None:
+    def finish(self, events: list[Any]) -> None:
+        for event in reversed(events):  # the latest state of the response
+            response = getattr(event, "response", None)
+            if response is not None:
+                _record_fetched(self.inference, response)
+                break
         self.inference.stream = False  # a resumed stream has no finish reasons of its own to report

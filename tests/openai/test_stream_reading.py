@@ -1,0 +1,95 @@
+"""A chat stream's chunks are read once, at its end: shapes other servers send are read right,
+and the chunks are let go when the span ends."""
+
+from __future__ import annotations
+
+import gc
+import json
+import weakref
+from typing import Any
+
+import openai
+
+from llm_observatory.testing import capture
+
+from .conftest import MESSAGES
+from .fake_openai import httpx
+
+
+def _chunk(choices: list[dict[str, Any]], *, chunk_id: str = "chatcmpl-1", model: str = "gpt-4o-mini-2024-07-18",
+           usage: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    return {"id": chunk_id, "object": "chat.completion.chunk", "created": 1727000000, "model": model,
+            "choices": choices, "usage": usage, **extra}
+
+
+def _choice(index: int, content: str | None = None, finish_reason: str | None = None) -> dict[str, Any]:
+    delta = {"content": content} if content is not None else {}
+    return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+
+
+def _usage(prompt: int, completion: int) -> dict[str, Any]:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _client(chunks: list[dict[str, Any]]) -> Any:
+    sse = b"".join(f"data: {json.dumps(c)}\n\n".encode() for c in chunks) + b"data: [DONE]\n\n"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=sse)
+
+    return openai.OpenAI(api_key="sk-test", max_retries=0, http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+
+
+def _run(chunks: list[dict[str, Any]], **kwargs: Any) -> tuple[dict[str, Any], list[Any]]:
+    with capture() as cap:
+        seen = list(_client(chunks).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True,
+                                                            **kwargs))
+    (span,) = cap.spans()
+    return dict(span.attributes or {}), seen
+
+
+def test_a_content_filter_chunk_first_does_not_hide_the_response_id() -> None:
+    """Azure opens with a chunk of prompt filter results, with an empty id and model."""
+    chunks = [_chunk([], chunk_id="", model="", prompt_filter_results=[{"prompt_index": 0}]),
+              _chunk([_choice(0, "Hi")], chunk_id="chatcmpl-azure"),
+              _chunk([_choice(0, finish_reason="stop")], chunk_id="chatcmpl-azure")]
+    attrs, seen = _run(chunks)
+    assert len(seen) == 3
+    assert attrs["gen_ai.response.id"] == "chatcmpl-azure"
+    assert attrs["gen_ai.response.model"] == "gpt-4o-mini-2024-07-18"
+    assert attrs["gen_ai.response.finish_reasons"] == ("stop",)
+    assert attrs["llm.stream.chunks"] == 3
+
+
+def test_a_running_usage_count_is_read_from_the_last_chunk() -> None:
+    """Some OpenAI-compatible servers send the usage so far in every chunk."""
+    chunks = [_chunk([_choice(0, "a")], usage=_usage(9, 1)), _chunk([_choice(0, "b")], usage=_usage(9, 2)),
+              _chunk([_choice(0, finish_reason="stop")], usage=_usage(9, 3))]
+    attrs, _ = _run(chunks)
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (9, 3)
+    assert "llm.usage.estimated" not in attrs
+
+
+def test_choices_that_finish_at_different_chunks_each_keep_their_reason() -> None:
+    chunks = [_chunk([_choice(0, "a"), _choice(1, "b")]), _chunk([_choice(1, finish_reason="length")]),
+              _chunk([_choice(0, "c")]), _chunk([_choice(0, finish_reason="stop")]),
+              _chunk([], usage=_usage(5, 4))]
+    attrs, _ = _run(chunks, n=2, stream_options={"include_usage": True})
+    assert attrs["gen_ai.response.finish_reasons"] == ("stop", "length")
+    assert attrs["gen_ai.usage.output_tokens"] == 4
+
+
+def test_the_chunks_are_let_go_when_the_span_ends() -> None:
+    chunks = [_chunk([_choice(0, "a")]), _chunk([_choice(0, finish_reason="stop")])]
+    with capture() as cap:
+        stream = _client(chunks).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+        first = next(stream)
+        ref = weakref.ref(first)
+        del first
+        gc.collect()
+        assert ref() is not None  # kept while the stream runs: the end reads it
+        for _ in stream:
+            pass
+        gc.collect()
+        assert ref() is None  # the span ended and let it go, though the stream object is still alive
+    assert len(cap.spans()) == 1
