@@ -77,9 +77,9 @@ class _State:
 
     def end(self, error: BaseException | None, cut: bool) -> None:
         inference = self.inference
+        kept, self.kept = self.kept, []  # the chunks are released with the span's end
         if inference.done:
             return
-        kept, self.kept = self.kept, []  # the chunks are released with the span's end
         inference.chunks = len(kept)
         try:
             self.handler.finish(kept)
