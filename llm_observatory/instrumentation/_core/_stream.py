@@ -61,13 +61,8 @@ class _State:
 
     def accept(self, chunk: Any) -> bool:
         """Note one chunk (the proxies' way; the tap does the same inline); ``True`` to hide it."""
-        hide = self.handler.hide
-        if hide is not None:
-            try:
-                if hide(chunk):
-                    return True
-            except Exception as exc:
-                report("stream.chunk", exc)
+        if self.handler.hide is not None and _hidden(self, chunk):
+            return True
         now = perf_counter_ns()
         if not self.kept:
             self.inference.first_ns = now
@@ -211,6 +206,7 @@ class AsyncStreamProxy(_Base):
 # --- the tap ---------------------------------------------------------------------------------
 
 def _hidden(s: _State, chunk: Any) -> bool:
+    """The handler's ``hide`` for one chunk; a failure in it shows the chunk."""
     try:
         return s.handler.hide(chunk) is True  # type: ignore[misc]
     except Exception as exc:
