@@ -287,3 +287,35 @@ def test_openai_resource_modules_stay_lazy_and_are_instrumented_when_first_used(
     """)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+def test_an_instrumentation_package_imported_before_its_library_after_init() -> None:
+    # Importing ``llm_observatory.instrumentation.<x>`` imports nothing of the library. Were it
+    # to, the import hook set by init() would fire while that package is half imported, and the
+    # library would stay uninstrumented (with a traceback in the log).
+    proc = run_python("""
+        import sys
+        import llm_observatory as observatory
+
+        libraries = {"openai": "openai", "anthropic": "anthropic", "langchain": "langchain_core",
+                     "llamaindex": "llama_index.core"}
+        for package, library in libraries.items():
+            __import__(f"llm_observatory.instrumentation.{package}")
+            assert library not in sys.modules, f"importing our {package} package imported {library}"
+
+        observatory.init(exporter="none")
+        from llm_observatory.instrumentation.anthropic import AnthropicInstrumentor
+        from llm_observatory.instrumentation.openai import OpenAIInstrumentor
+        import anthropic, openai
+        from openai.resources.chat.completions import Completions
+        from anthropic.resources.messages import Messages
+        assert OpenAIInstrumentor().is_instrumented_by_opentelemetry
+        assert AnthropicInstrumentor().is_instrumented_by_opentelemetry
+        assert hasattr(vars(Completions)["create"], "__wrapped__")
+        assert hasattr(vars(Messages)["create"], "__wrapped__")
+        observatory.shutdown()
+        print("ok")
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "could not instrument" not in proc.stderr, proc.stderr
+    assert proc.stdout.strip() == "ok"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any, ClassVar
 
 import wrapt
@@ -66,10 +66,12 @@ class ObservatoryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         """The telemetry for a call starting now."""
         return self._telemetry or _telemetry.current()
 
-    def wrap_when_imported(self, module: str, owner: str, name: str, wrapper: Any) -> None:
+    def wrap_when_imported(self, module: str, owner: str, name: str, wrapper: Any = None, *,
+                           make_wrapper: Callable[[], Any] | None = None) -> None:
         """:meth:`wrap` ``module.owner.name`` once the application imports ``module`` (at once if it
         has): a library's submodules that it imports lazily stay lazy. A class reached through two
-        modules is wrapped once."""
+        modules is wrapped once. ``make_wrapper`` builds the wrapper only then, for adapter code
+        that itself imports the library."""
         from ._imports import when_imported
 
         generation = self._generation
@@ -80,7 +82,7 @@ class ObservatoryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 return
             if any(patched is cls and patched_name == name for patched, patched_name, _ in self._patches):
                 return
-            self.wrap(cls, name, wrapper)
+            self.wrap(cls, name, wrapper if make_wrapper is None else make_wrapper())
 
         when_imported(module, patch)
 

@@ -11,7 +11,7 @@ keep their native spans.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
@@ -21,7 +21,9 @@ from .._core._guard import report
 from .._core._stream import end_stream
 from .._core._suppression import ACTIVE_KEY
 from .._core._wrap import async_wrapper, sync_wrapper
-from ._handlers import LEGACY_HELPERS, CountTokensHandler, MessagesHandler, adopt_handover, traced_stream_request
+
+if TYPE_CHECKING:
+    from ._handlers import MessagesHandler
 
 _RESOURCES = (
     ("anthropic.resources.messages", "Messages", False, False),
@@ -70,6 +72,8 @@ def _end_helper(helper: Any) -> None:
 def _adopt(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     wrapped(*args, **kwargs)
     try:
+        from ._handlers import adopt_handover
+
         adopt_handover(instance)
     except Exception as exc:
         report("anthropic.stream_helper.adopt", exc)
@@ -94,6 +98,10 @@ class AnthropicInstrumentor(ObservatoryInstrumentor):
     instruments = ("anthropic >= 0.40.0",)
 
     def _patch_all(self) -> None:
+        # the handlers' module imports anthropic: importing this package alone must not (an
+        # application may import it before anthropic, after ``init()`` set up the import hook)
+        from ._handlers import LEGACY_HELPERS, CountTokensHandler, MessagesHandler
+
         for module, cls_name, is_async, beta in _RESOURCES:
             cls = _class(module, cls_name)
             if cls is None:
@@ -116,6 +124,8 @@ class AnthropicInstrumentor(ObservatoryInstrumentor):
             self.wrap(base_client.BaseClient, "_build_request", _propagate_like_the_sdk)
 
     def _stream_wrapper(self, handler: MessagesHandler) -> Any:
+        from ._handlers import traced_stream_request
+
         telemetry = self.telemetry
 
         def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

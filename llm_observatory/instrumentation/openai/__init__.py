@@ -22,29 +22,26 @@ from typing import Any
 from .._core._base import ObservatoryInstrumentor
 from .._core._guard import report
 from .._core._stream import end_stream
-from .._core._wrap import async_wrapper, sync_wrapper
-from ._chat import ChatHandler
-from ._embeddings import CompletionsHandler, EmbeddingsHandler
-from ._responses import ResponsesHandler, RetrieveHandler
+from .._core._wrap import CallHandler, Wrapper, async_wrapper, sync_wrapper
 
-#: (module, class, method, handler factory(is_async), is_async)
-_TARGETS: tuple[tuple[str, str, str, Any, bool], ...] = (
-    ("openai.resources.chat.completions", "Completions", "create", ChatHandler, False),
-    ("openai.resources.chat.completions", "AsyncCompletions", "create", ChatHandler, True),
-    ("openai.resources.chat.completions", "Completions", "parse", ChatHandler, False),
-    ("openai.resources.chat.completions", "AsyncCompletions", "parse", ChatHandler, True),
-    ("openai.resources.beta.chat.completions", "Completions", "parse", ChatHandler, False),
-    ("openai.resources.beta.chat.completions", "AsyncCompletions", "parse", ChatHandler, True),
-    ("openai.resources.responses", "Responses", "create", ResponsesHandler, False),
-    ("openai.resources.responses", "AsyncResponses", "create", ResponsesHandler, True),
-    ("openai.resources.responses", "Responses", "parse", ResponsesHandler, False),
-    ("openai.resources.responses", "AsyncResponses", "parse", ResponsesHandler, True),
-    ("openai.resources.responses", "Responses", "retrieve", RetrieveHandler, False),
-    ("openai.resources.responses", "AsyncResponses", "retrieve", RetrieveHandler, True),
-    ("openai.resources.embeddings", "Embeddings", "create", lambda is_async: EmbeddingsHandler(), False),
-    ("openai.resources.embeddings", "AsyncEmbeddings", "create", lambda is_async: EmbeddingsHandler(), True),
-    ("openai.resources.completions", "Completions", "create", CompletionsHandler, False),
-    ("openai.resources.completions", "AsyncCompletions", "create", CompletionsHandler, True),
+#: (module, class, method, handler, is_async)
+_TARGETS: tuple[tuple[str, str, str, str, bool], ...] = (
+    ("openai.resources.chat.completions", "Completions", "create", "chat", False),
+    ("openai.resources.chat.completions", "AsyncCompletions", "create", "chat", True),
+    ("openai.resources.chat.completions", "Completions", "parse", "chat", False),
+    ("openai.resources.chat.completions", "AsyncCompletions", "parse", "chat", True),
+    ("openai.resources.beta.chat.completions", "Completions", "parse", "chat", False),
+    ("openai.resources.beta.chat.completions", "AsyncCompletions", "parse", "chat", True),
+    ("openai.resources.responses", "Responses", "create", "responses", False),
+    ("openai.resources.responses", "AsyncResponses", "create", "responses", True),
+    ("openai.resources.responses", "Responses", "parse", "responses", False),
+    ("openai.resources.responses", "AsyncResponses", "parse", "responses", True),
+    ("openai.resources.responses", "Responses", "retrieve", "retrieve", False),
+    ("openai.resources.responses", "AsyncResponses", "retrieve", "retrieve", True),
+    ("openai.resources.embeddings", "Embeddings", "create", "embeddings", False),
+    ("openai.resources.embeddings", "AsyncEmbeddings", "create", "embeddings", True),
+    ("openai.resources.completions", "Completions", "create", "completions", False),
+    ("openai.resources.completions", "AsyncCompletions", "create", "completions", True),
 )
 
 #: Stream helpers whose close() closes the HTTP response directly, bypassing the raw stream.
@@ -54,6 +51,27 @@ _HELPER_STREAMS = (
     ("openai.lib.streaming.responses", "ResponseStream", False),
     ("openai.lib.streaming.responses", "AsyncResponseStream", True),
 )
+
+
+def _handler(kind: str, is_async: bool) -> CallHandler:
+    """The handler of one API surface. Its module imports ``openai``, so it is imported when
+    openai's own resource module is, never by importing this package: importing this package
+    imports nothing of openai (an application may import it before openai, after ``init()``)."""
+    if kind == "chat":
+        from ._chat import ChatHandler
+
+        return ChatHandler(is_async)
+    if kind == "responses":
+        from ._responses import ResponsesHandler
+
+        return ResponsesHandler(is_async)
+    if kind == "retrieve":
+        from ._responses import RetrieveHandler
+
+        return RetrieveHandler(is_async)
+    from ._embeddings import CompletionsHandler, EmbeddingsHandler
+
+    return EmbeddingsHandler() if kind == "embeddings" else CompletionsHandler(is_async)
 
 
 def _end_helper_stream(helper: Any) -> None:
@@ -88,11 +106,16 @@ class OpenAIInstrumentor(ObservatoryInstrumentor):
     def _patch_all(self) -> None:
         # openai imports its resource modules on first use (``client.chat``, ...): so do we, which
         # keeps ~0.6 s of imports out of ``import openai`` for what an application never calls.
-        for module, cls_name, method, factory, is_async in _TARGETS:
-            make = async_wrapper if is_async else sync_wrapper
-            self.wrap_when_imported(module, cls_name, method, make(factory(is_async), self.telemetry))
+        for module, cls_name, method, kind, is_async in _TARGETS:
+            self.wrap_when_imported(module, cls_name, method, make_wrapper=self._wrapper_maker(kind, is_async))
         for module, cls_name, is_async in _HELPER_STREAMS:
             self.wrap_when_imported(module, cls_name, "close", _helper_aclose if is_async else _helper_close)
+
+    def _wrapper_maker(self, kind: str, is_async: bool) -> Any:
+        def make() -> Wrapper:
+            return (async_wrapper if is_async else sync_wrapper)(_handler(kind, is_async), self.telemetry)
+
+        return make
 
 
 __all__ = ["OpenAIInstrumentor"]
