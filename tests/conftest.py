@@ -26,6 +26,16 @@ def toy_instrumented() -> Iterator[None]:
     inst.uninstrument()
 
 
+@pytest.fixture(params=[None, 2], ids=["whole", "spilled"])
+def spill_sizes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run a stream test twice: with the chunks read at the end, and spilled to the handler every
+    two chunks (as a long stream is). Both must give the same spans."""
+    if request.param is not None:
+        from llm_observatory.instrumentation._core import _stream
+
+        monkeypatch.setattr(_stream, "SPILL_AT", request.param)
+
+
 @pytest.fixture
 def cap() -> Iterator[Capture]:
     with capture() as c:

@@ -15,6 +15,9 @@ from llm_observatory.testing import Capture, capture
 from .conftest import MESSAGES, make_client
 from .fake_anthropic import FakeAnthropic, httpx
 
+#: every test twice: the chunks read at the end, and spilled in batches (as a long stream's are)
+pytestmark = pytest.mark.usefixtures("spill_sizes")
+
 MODEL = "claude-sonnet-4-20250514"
 CUT_ERRORS = (anthropic.APIConnectionError, httpx.ReadError)
 

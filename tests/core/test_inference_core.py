@@ -89,6 +89,7 @@ def _stream_span(cap: Capture) -> dict:
     return spans[0]
 
 
+@pytest.mark.usefixtures("spill_sizes")
 def test_stream_fully_consumed(cap: Capture) -> None:
     stream = toy.Client().create(model="toy-1", prompt="a b c", stream=True)
     assert isinstance(stream, toy.Stream)
@@ -110,6 +111,7 @@ def test_stream_fully_consumed(cap: Capture) -> None:
     assert m["gen_ai.client.operation.time_per_output_chunk"][0]["count"] == 1
 
 
+@pytest.mark.usefixtures("spill_sizes")
 def test_stream_break_then_close(cap: Capture) -> None:
     stream = toy.Client().create(model="toy-1", prompt="a b c", stream=True)
     for _ in stream:
@@ -124,6 +126,7 @@ def test_stream_break_then_close(cap: Capture) -> None:
     assert span["status"] == "UNSET"
 
 
+@pytest.mark.usefixtures("spill_sizes")
 def test_stream_abandoned_is_ended_by_gc(cap: Capture) -> None:
     stream = toy.Client().create(model="toy-1", prompt="a b c", stream=True)
     next(iter(stream))
@@ -132,6 +135,7 @@ def test_stream_abandoned_is_ended_by_gc(cap: Capture) -> None:
     assert _stream_span(cap)["attributes"]["gen_ai.response.finish_reasons"] == ["error"]
 
 
+@pytest.mark.usefixtures("spill_sizes")
 def test_stream_user_exception_in_with_block(cap: Capture) -> None:
     with pytest.raises(KeyError), toy.Client().create(model="toy-1", prompt="a b", stream=True) as stream:
         for _ in stream:
@@ -142,6 +146,7 @@ def test_stream_user_exception_in_with_block(cap: Capture) -> None:
     assert span["attributes"]["gen_ai.response.finish_reasons"] == ["error"]
 
 
+@pytest.mark.usefixtures("spill_sizes")
 def test_stream_with_block_exited_early(cap: Capture) -> None:
     with toy.Client().create(model="toy-1", prompt="a b", stream=True) as stream:
         assert isinstance(stream, toy.Stream)
@@ -152,6 +157,7 @@ def test_stream_with_block_exited_early(cap: Capture) -> None:
     assert span["attributes"]["gen_ai.response.finish_reasons"] == ["error"]
 
 
+@pytest.mark.usefixtures("spill_sizes")
 def test_stream_transport_error_mid_stream(cap: Capture) -> None:
     stream = toy.Client(fail_after=2).create(model="toy-1", prompt="a b c", stream=True)
     got = []
@@ -165,6 +171,7 @@ def test_stream_transport_error_mid_stream(cap: Capture) -> None:
     assert span["attributes"]["llm.stream.chunks"] == 2
 
 
+@pytest.mark.usefixtures("spill_sizes")
 def test_stream_content_capture_records_what_arrived() -> None:
     with capture(capture_content=True) as cap:
         stream = toy.Client().create(model="toy-1", prompt="a b c", stream=True)
@@ -183,6 +190,7 @@ def test_content_off_records_no_text(cap: Capture) -> None:
         assert "secret" not in repr(span)
 
 
+@pytest.mark.usefixtures("spill_sizes")
 async def test_async_call_and_stream(cap: Capture) -> None:
     result = await toy.AsyncClient().create(model="toy-1", prompt="x")
     assert isinstance(result, toy.Response)
@@ -195,6 +203,7 @@ async def test_async_call_and_stream(cap: Capture) -> None:
     assert cap.spans()[1].attributes["gen_ai.response.finish_reasons"] == ("stop",)
 
 
+@pytest.mark.usefixtures("spill_sizes")
 async def test_async_stream_close_and_context_manager(cap: Capture) -> None:
     stream = await toy.AsyncClient().create(model="toy-1", prompt="a b", stream=True)
     await stream.__anext__()
@@ -207,6 +216,7 @@ async def test_async_stream_close_and_context_manager(cap: Capture) -> None:
     assert all(s.attributes["gen_ai.response.finish_reasons"] == ("error",) for s in spans)
 
 
+@pytest.mark.usefixtures("spill_sizes")
 async def test_async_stream_transport_error(cap: Capture) -> None:
     stream = await toy.AsyncClient(fail_after=1).create(model="toy-1", prompt="a b", stream=True)
     with pytest.raises(toy.ToyError):

@@ -142,19 +142,26 @@ class _Accumulator:
 
     def __init__(self, inference: Inference) -> None:
         self.inference = inference
+        self.reason: str | None = None
+        self.texts: list[str] = []
 
-    def finish(self, chunks: list[Chunk]) -> None:
+    def spill(self, chunks: list[Chunk]) -> None:
         inf = self.inference
-        reason = None
         for chunk in chunks:
             if chunk.finish_reason:
-                reason = chunk.finish_reason
+                self.reason = chunk.finish_reason
             if chunk.usage:
                 inf.input_tokens, inf.output_tokens = chunk.usage
-        inf.finish_reasons = [reason]
+            if chunk.text:
+                self.texts.append(chunk.text)
+
+    def finish(self, chunks: list[Chunk]) -> None:
+        self.spill(chunks)
+        inf = self.inference
+        inf.finish_reasons = [self.reason]
         if inf.tel.capture_content:
-            inf.output_messages = [message("assistant", [text_part(" ".join(c.text for c in chunks if c.text))],
-                                           finish_reason=reason or "error")]
+            inf.output_messages = [message("assistant", [text_part(" ".join(self.texts))],
+                                           finish_reason=self.reason or "error")]
 
 
 class _Handler:

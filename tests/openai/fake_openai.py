@@ -68,6 +68,8 @@ class FakeOpenAI:
             return self._sse(self._response_events(body), named=True) if body.get("stream") else \
                 self._json(self._response(body, "completed"))
         if "/responses/" in path and request.method == "GET":
+            if request.url.params.get("stream") == "true":  # a resumed stream: the events again
+                return self._sse(self._response_events({"model": "gpt-4o-mini"}), named=True)
             return self._json(self._response({"model": "gpt-4o-mini"}, "completed", path.rsplit("/", 1)[-1]))
         if path.endswith("/embeddings"):
             return self._json(self._embeddings(body))

@@ -51,6 +51,7 @@ def test_responses_tool_call_finish_reason(fake: FakeOpenAI) -> None:
     assert json.loads(a["gen_ai.tool.definitions"]) == [{"type": "function", "name": "lookup"}]
 
 
+@pytest.mark.usefixtures("spill_sizes")
 def test_responses_stream_and_cut(client: Any, fake: FakeOpenAI) -> None:
     with capture() as cap:
         events = list(client.responses.create(model="gpt-4o-mini", input="hi", stream=True))
@@ -66,6 +67,29 @@ def test_responses_stream_and_cut(client: Any, fake: FakeOpenAI) -> None:
     assert cut.attributes["llm.usage.estimated"] is True
 
 
+@pytest.mark.usefixtures("spill_sizes")
+def test_responses_stream_cut_mid_text_keeps_what_arrived(client: Any) -> None:
+    with capture(capture_content=True) as cap:
+        stream = client.responses.create(model="gpt-4o-mini", input="hi", stream=True)
+        seen = []
+        for event in stream:
+            if event.type == "response.output_text.delta":
+                seen.append(event.delta)
+                if len(seen) == 3:
+                    break
+        stream.close()
+    (span,) = cap.spans()
+    a = span.attributes
+    assert a["gen_ai.response.finish_reasons"] == ("error",)
+    assert a["gen_ai.response.id"] == "resp_0415a3de5d30"  # from response.created, the first event
+    output = json.loads(a["gen_ai.output.messages"])
+    assert output[0]["parts"] == [{"type": "text", "content": "".join(seen)}]
+    from llm_observatory.pricing import tokens
+    assert a["gen_ai.usage.output_tokens"] == tokens.count_text("".join(seen), "openai", "gpt-4o-mini")
+    assert a["llm.usage.estimated"] is True
+
+
+@pytest.mark.usefixtures("spill_sizes")
 def test_responses_stream_helper(client: Any) -> None:
     with capture() as cap:
         with client.responses.stream(model="gpt-4o-mini", input="hi") as stream:
@@ -77,6 +101,25 @@ def test_responses_stream_helper(client: Any) -> None:
             final = stream.get_final_response()
     assert final.output_text == "This is a test."
     assert cap.spans()[1].attributes["gen_ai.response.finish_reasons"] == ("stop",)
+
+
+@pytest.mark.usefixtures("spill_sizes")
+def test_retrieve_streamed_reports_the_latest_status(client: Any) -> None:
+    with capture() as cap:
+        events = list(client.responses.retrieve("resp_0415a3de5d30", stream=True))
+        stream = client.responses.retrieve("resp_0415a3de5d30", stream=True)
+        for _ in range(5):  # created, in_progress, the item, the part, one text delta
+            next(stream)
+        stream.close()
+    assert events[-1].type == "response.completed"
+    full, cut = cap.spans()
+    assert full.name == cut.name == "fetch_response"
+    assert full.attributes["gen_ai.response.status"] == "completed"
+    assert cut.attributes["gen_ai.response.status"] == "in_progress"  # what arrived before the cut
+    assert full.attributes["llm.stream.chunks"] == len(events)
+    for span in (full, cut):
+        assert "gen_ai.usage.input_tokens" not in span.attributes
+        assert "gen_ai.response.finish_reasons" not in span.attributes
 
 
 def test_retrieve_is_a_fetch_without_usage(client: Any) -> None:
@@ -106,6 +149,7 @@ def test_embeddings(client: Any, encoding_format: str | None) -> None:
     assert a["llm.cost.priced"] is True and "gen_ai.usage.output_tokens" not in a
 
 
+@pytest.mark.usefixtures("spill_sizes")
 def test_legacy_completions(client: Any) -> None:
     with capture(capture_content=True) as cap:
         client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say hi", max_tokens=5)
@@ -117,6 +161,7 @@ def test_legacy_completions(client: Any) -> None:
     assert streamed.attributes["llm.usage.estimated"] is True
 
 
+@pytest.mark.usefixtures("spill_sizes")
 async def test_async_responses_and_embeddings(aclient: Any) -> None:
     with capture() as cap:
         await aclient.responses.create(model="gpt-4o-mini", input="hi")

@@ -9,11 +9,15 @@ import weakref
 from typing import Any
 
 import openai
+import pytest
 
 from llm_observatory.testing import capture
 
 from .conftest import MESSAGES
 from .fake_openai import httpx
+
+#: every test twice: the chunks read at the end, and spilled in batches (as a long stream's are)
+pytestmark = pytest.mark.usefixtures("spill_sizes")
 
 
 def _chunk(choices: list[dict[str, Any]], *, chunk_id: str = "chatcmpl-1", model: str = "gpt-4o-mini-2024-07-18",
@@ -93,3 +97,29 @@ def test_the_chunks_are_let_go_when_the_span_ends() -> None:
         gc.collect()
         assert ref() is None  # the span ended and let it go, though the stream object is still alive
     assert len(cap.spans()) == 1
+
+
+def test_a_long_stream_holds_a_bounded_number_of_chunks_and_reads_them_all() -> None:
+    from llm_observatory.instrumentation._core import _stream
+
+    words = [f" w{i}" for i in range(600)]
+    chunks = [_chunk([_choice(0, w)]) for w in words]
+    chunks += [_chunk([_choice(0, finish_reason="stop")]), _chunk([], usage=_usage(7, 600))]
+    alive: list[Any] = []
+    most = 0
+    with capture(capture_content=True) as cap:
+        for chunk in _client(chunks).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True,
+                                                             stream_options={"include_usage": True}):
+            alive.append(weakref.ref(chunk))
+            del chunk
+            if len(alive) % 150 == 0:
+                gc.collect()
+                most = max(most, sum(r() is not None for r in alive))
+    # the older chunks were read and let go on the way: at most one batch is held, not the stream
+    assert most <= _stream.SPILL_AT and most < len(words) / 2
+    (span,) = cap.spans()
+    a = span.attributes
+    assert a["llm.stream.chunks"] == len(chunks)
+    assert a["gen_ai.response.finish_reasons"] == ("stop",)
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (7, 600)
+    assert json.loads(a["gen_ai.output.messages"])[0]["parts"] == [{"type": "text", "content": "".join(words)}]

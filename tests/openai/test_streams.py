@@ -15,6 +15,9 @@ from llm_observatory.testing import Capture, capture
 from .conftest import MESSAGES, make_client
 from .fake_openai import FakeOpenAI, httpx
 
+#: every test twice: the chunks read at the end, and spilled in batches (as a long stream's are)
+pytestmark = pytest.mark.usefixtures("spill_sizes")
+
 #: A transport error mid-stream: openai 3.x wraps it in APIConnectionError, older releases raise it as is.
 CUT_ERRORS = (openai.APIConnectionError, httpx.ReadError)
 

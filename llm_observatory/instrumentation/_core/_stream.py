@@ -9,12 +9,16 @@ Two ways, chosen per stream by :func:`trace_stream`:
 * **Proxy** (anything else): a :class:`wrapt.BaseObjectProxy`, so ``isinstance(proxy, Stream)``
   stays true and every attribute is the stream's own.
 
-On its way through, a chunk is only timed and kept (a reference in a list, ~20 bytecodes in
+On its way through, a chunk is only timed and kept (a reference in a list, ~25 bytecodes in
 all); the adapter's handler reads the kept chunks once, when the stream ends, and most often
-needs only the first and the last few. Either way the inference ends when the stream is
-exhausted, on ``close()``/``aclose()``, on ``with`` exit, on an error while reading, and, last,
-when the stream is garbage collected. The span is never current while the user's code runs
-between chunks. The kept chunks are released when the span ends.
+needs only the first and the last few. A long stream is read in batches: every
+:data:`SPILL_AT` chunks, the handler digests the older ones (:meth:`ChunkHandler.spill`) and
+they are let go, so a stream holds at most that many chunks (~4 KB each as openai's objects).
+
+Either way the inference ends when the stream is exhausted, on ``close()``/``aclose()``, on
+``with`` exit, on an error while reading, and, last, when the stream is garbage collected. The
+span is never current while the user's code runs between chunks. The kept chunks are released
+when the span ends.
 """
 
 from __future__ import annotations
@@ -32,52 +36,80 @@ import wrapt
 from ._guard import report
 from ._inference import Inference
 
+#: Chunks a stream keeps before the handler digests the older ones (bounds a stream's memory).
+SPILL_AT = 256
+
 
 class ChunkHandler(Protocol):
     """Adapter-specific reading of a stream's chunks into the inference, once, at the end.
 
     ``hide``, when not ``None``, sees every chunk first: it returns ``True`` for a chunk the user
     must not see (one that only exists because the instrumentation asked for it, such as an
-    injected usage chunk), and takes what it needs from that chunk itself. ``finish`` gets every
-    chunk the user saw, in order.
+    injected usage chunk), and takes what it needs from that chunk itself. ``finish`` gets the
+    chunks the user saw, in order; in a long stream, ``spill`` got the ones before them first,
+    in order, in batches (never the last chunk seen). Reading the chunks in batches must give the
+    inference exactly what reading them at once does.
     """
 
     @property
     def hide(self) -> Callable[[Any], bool] | None: ...
 
+    def spill(self, chunks: list[Any]) -> None: ...
+
     def finish(self, chunks: list[Any]) -> None: ...
 
 
 class _State:
-    __slots__ = ("exhausted", "handler", "inference", "iterator", "kept")
+    __slots__ = ("exhausted", "handler", "inference", "iterator", "kept", "spilled")
 
     def __init__(self, inference: Inference, handler: ChunkHandler) -> None:
         self.inference = inference
         self.handler = handler
         self.iterator: Any = None
         self.exhausted = False
-        #: every chunk the user saw (each timed as it passed: the first and last times are on the inference)
+        #: the chunks the user saw, not yet spilled (each timed as it passed: the first and last
+        #: times are on the inference)
         self.kept: list[Any] = []
+        #: chunks already digested by the handler and let go
+        self.spilled = 0
 
     def accept(self, chunk: Any) -> bool:
         """Note one chunk (the proxies' way; the tap does the same inline); ``True`` to hide it."""
         if self.handler.hide is not None and _hidden(self, chunk):
             return True
         now = perf_counter_ns()
-        if not self.kept:
+        kept = self.kept
+        if not kept:
             self.inference.first_ns = now
         self.inference.last_ns = now
-        self.kept.append(chunk)
+        kept.append(chunk)
+        if len(kept) >= SPILL_AT:
+            self.spill()
         return False
+
+    def spill(self) -> None:
+        """Let the handler digest every kept chunk but the last (which keeps ``kept`` non-empty,
+        the tap's test for a first chunk), and let them go."""
+        kept = self.kept
+        older = kept[:-1]
+        del kept[:-1]
+        self.spilled += len(older)
+        if not self.inference.done:
+            try:
+                self.handler.spill(older)
+            except Exception as exc:
+                report("stream.spill", exc)
 
     def end(self, error: BaseException | None, cut: bool) -> None:
         inference = self.inference
-        kept, self.kept = self.kept, []  # the chunks are released with the span's end
+        kept = self.kept
+        chunks = kept[:]
+        kept.clear()  # released with the span's end (a suspended tap still holds this list)
         if inference.done:
             return
-        inference.chunks = len(kept)
+        inference.chunks = self.spilled + len(chunks)
         try:
-            self.handler.finish(kept)
+            self.handler.finish(chunks)
         except Exception as exc:
             report("stream.finish", exc)
         inference.end(error, cut=cut)
@@ -215,9 +247,10 @@ def _hidden(s: _State, chunk: Any) -> bool:
 
 
 def _tap(inner: Iterator[Any], s: _State) -> Iterator[Any]:
-    """The stream's item generator: each chunk is timed and kept on its way to the user."""
+    """The stream's item generator: each chunk is timed and kept on its way to the user (a
+    long stream's older chunks are spilled to the handler)."""
     inference, clock, hide = s.inference, perf_counter_ns, s.handler.hide is not None
-    kept = s.kept
+    kept, spill_at = s.kept, SPILL_AT
     try:
         for chunk in inner:
             if hide and _hidden(s, chunk):
@@ -227,6 +260,8 @@ def _tap(inner: Iterator[Any], s: _State) -> Iterator[Any]:
                 inference.first_ns = now
             inference.last_ns = now
             kept.append(chunk)
+            if len(kept) >= spill_at:
+                s.spill()
             yield chunk
     except BaseException as exc:  # GeneratorExit: closed or collected before the end
         s.end(None if isinstance(exc, GeneratorExit) else exc, cut=True)
@@ -238,7 +273,7 @@ def _tap(inner: Iterator[Any], s: _State) -> Iterator[Any]:
 async def _atap(inner: AsyncIterator[Any], s: _State) -> AsyncIterator[Any]:
     """The async stream's item generator: each chunk is timed and kept on its way to the user."""
     inference, clock, hide = s.inference, perf_counter_ns, s.handler.hide is not None
-    kept = s.kept
+    kept, spill_at = s.kept, SPILL_AT
     try:
         async for chunk in inner:
             if hide and _hidden(s, chunk):
@@ -248,6 +283,8 @@ async def _atap(inner: AsyncIterator[Any], s: _State) -> AsyncIterator[Any]:
                 inference.first_ns = now
             inference.last_ns = now
             kept.append(chunk)
+            if len(kept) >= spill_at:
+                s.spill()
             yield chunk
     except BaseException as exc:
         s.end(None if isinstance(exc, GeneratorExit) else exc, cut=True)

@@ -132,50 +132,35 @@ class MessagesHandler(SdkHandler):
 class MessageEvents:
     """Reads a message stream at its end: ``message_start`` (id, model, input usage) comes first,
     the last ``message_delta`` (stop reason, cumulative usage) just before the end. The content
-    blocks are read from every event only when content capture or a token estimate needs them."""
+    blocks are read from every event only when content capture or a token estimate needs them.
+    A long stream's older events are digested in batches first (:meth:`spill`)."""
 
-    __slots__ = ("hide", "inference")
+    __slots__ = ("blocks", "hide", "inference", "reason", "started", "usage")
 
     def __init__(self, inference: Inference) -> None:
         self.inference = inference
         self.hide = None
+        self.started = False
+        #: from spilled events: the latest stop reason and usage, and the content blocks
+        #: (index -> [type, id, name, pieces])
+        self.reason: str | None = None
+        self.usage: Any = None
+        self.blocks: dict[int, list[Any]] = {}
 
-    def finish(self, events: list[Any]) -> None:
+    def _start(self, events: list[Any]) -> None:
         inference = self.inference
         for event in events:
             if event.type == "message_start":
+                self.started = True
                 msg = event.message
                 inference.response_id = getattr(msg, "id", None)
                 inference.response_model = getattr(msg, "model", None)
                 set_usage(inference, getattr(msg, "usage", None))
                 inference.output_tokens = None  # message_start's output count is provisional
                 break
-        reason: str | None = None
-        usage_seen = False
-        for event in reversed(events):
-            if event.type != "message_delta":
-                continue
-            if reason is None:
-                reason = getattr(event.delta, "stop_reason", None)
-            usage = getattr(event, "usage", None)
-            if usage is not None and not usage_seen:  # the last one is cumulative
-                usage_seen = True
-                output = getattr(usage, "output_tokens", None)
-                if isinstance(output, int):
-                    inference.output_tokens = output
-                if isinstance(getattr(usage, "input_tokens", None), int):
-                    set_usage(inference, usage)
-            if reason is not None and usage_seen:
-                break
-        if reason is not None:
-            set_stop_reason(inference, reason)
-        else:
-            inference.finish_reasons = [None]
-        capture = inference.tel.capture_content
-        needs_estimate = inference.output_tokens is None and inference.estimate is not None
-        if not (capture or needs_estimate):
-            return
-        blocks: dict[int, list[Any]] = {}  # index -> [type, id, name, texts]
+
+    def _blocks(self, events: list[Any]) -> dict[int, list[Any]]:
+        blocks = self.blocks
         for event in events:
             kind = event.type
             if kind == "content_block_delta":
@@ -189,6 +174,60 @@ class MessageEvents:
             elif kind == "content_block_start":
                 b = event.content_block
                 blocks[event.index] = [b.type, getattr(b, "id", None), getattr(b, "name", None), []]
+        return blocks
+
+    def spill(self, events: list[Any]) -> None:
+        if not self.started:
+            self._start(events)
+        for event in events:
+            if event.type == "message_delta":
+                reason = getattr(event.delta, "stop_reason", None)
+                if reason is not None:
+                    self.reason = reason
+                usage = getattr(event, "usage", None)
+                if usage is not None:
+                    self.usage = usage
+        if self.inference.tel.capture_content or self.inference.estimate is not None:  # either may need them
+            self._blocks(events)
+
+    def _apply_usage(self, usage: Any) -> None:
+        inference = self.inference
+        output = getattr(usage, "output_tokens", None)
+        if isinstance(output, int):
+            inference.output_tokens = output
+        if isinstance(getattr(usage, "input_tokens", None), int):
+            set_usage(inference, usage)
+
+    def finish(self, events: list[Any]) -> None:
+        inference = self.inference
+        if not self.started:
+            self._start(events)
+        reason: str | None = None
+        usage_seen = False
+        for event in reversed(events):
+            if event.type != "message_delta":
+                continue
+            if reason is None:
+                reason = getattr(event.delta, "stop_reason", None)
+            usage = getattr(event, "usage", None)
+            if usage is not None and not usage_seen:  # the last one is cumulative
+                usage_seen = True
+                self._apply_usage(usage)
+            if reason is not None and usage_seen:
+                break
+        if not usage_seen and self.usage is not None:
+            self._apply_usage(self.usage)
+        if reason is None:
+            reason = self.reason
+        if reason is not None:
+            set_stop_reason(inference, reason)
+        else:
+            inference.finish_reasons = [None]
+        capture = inference.tel.capture_content
+        needs_estimate = inference.output_tokens is None and inference.estimate is not None
+        if not (capture or needs_estimate):
+            return
+        blocks = self._blocks(events)
         if needs_estimate and inference.estimate is not None:
             streamed = "".join("".join(b[3]) for b in blocks.values())
             estimate_input = inference.estimate

@@ -150,14 +150,20 @@ def record_completion(inference: Inference, response: Any) -> None:
 class ChatStreamAccumulator:
     """Reads a chat stream's chunks at its end. Most often that takes the first chunk (id, model,
     fingerprint) and the last two (finish reason and usage); the text and tool-call pieces are
-    read from every delta only when content capture or a token estimate needs them."""
+    read from every delta only when content capture or a token estimate needs them. A long
+    stream's older chunks are digested in batches first (:meth:`spill`)."""
 
-    __slots__ = ("hide", "inference")
+    __slots__ = ("hide", "inference", "spilled_reasons", "spilled_usage", "texts", "tools")
 
     def __init__(self, inference: Inference, hide_usage: bool) -> None:
         self.inference = inference
         #: with the opt-in usage request: the usage chunk we asked for is read, and hidden from the app
         self.hide = self._usage_chunk if hide_usage else None
+        #: from spilled chunks: the latest finish reason per choice, the latest usage, the pieces
+        self.spilled_reasons: dict[int, str] = {}
+        self.spilled_usage: Any = None
+        self.texts: dict[int, list[str]] = {}
+        self.tools: dict[int, dict[int, list[Any]]] = {}
 
     def _usage_chunk(self, chunk: Any) -> bool:
         if chunk.choices:
@@ -168,7 +174,7 @@ class ChatStreamAccumulator:
         set_usage(self.inference, usage)
         return True
 
-    def finish(self, chunks: list[Any]) -> None:
+    def _first_id(self, chunks: list[Any]) -> None:
         inference = self.inference
         for chunk in chunks:  # the first with an id (Azure may open with a content-filter chunk without)
             if getattr(chunk, "id", None):
@@ -176,6 +182,26 @@ class ChatStreamAccumulator:
                 inference.response_model = getattr(chunk, "model", None)
                 response_refinements(inference, chunk)
                 break
+
+    def spill(self, chunks: list[Any]) -> None:
+        inference = self.inference
+        if inference.response_id is None:
+            self._first_id(chunks)
+        reasons = self.spilled_reasons
+        for chunk in chunks:
+            usage = getattr(chunk, "usage", None)
+            if usage is not None:
+                self.spilled_usage = usage
+            for choice in getattr(chunk, "choices", None) or ():
+                if choice.finish_reason is not None:
+                    reasons[choice.index] = choice.finish_reason
+        if inference.tel.capture_content or inference.estimate is not None:  # either may need them
+            _pieces(chunks, self.texts, self.tools)
+
+    def finish(self, chunks: list[Any]) -> None:
+        inference = self.inference
+        if inference.response_id is None:
+            self._first_id(chunks)
         reasons: dict[int, str] = {}
         wanted = inference.choice_count
         usage_seen = inference.input_tokens is not None  # a hidden usage chunk was read already
@@ -191,10 +217,14 @@ class ChatStreamAccumulator:
                     reasons[choice.index] = reason
             if len(reasons) >= wanted:
                 break  # any usage comes with or after the last finish reason
+        if not usage_seen and self.spilled_usage is not None:
+            set_usage(inference, self.spilled_usage)
+        for index, reason in self.spilled_reasons.items():
+            reasons.setdefault(index, reason)
         capture = inference.tel.capture_content
         needs_estimate = inference.estimate is not None and (
             inference.input_tokens is None or inference.output_tokens is None)
-        texts, tools = _pieces(chunks) if (capture or needs_estimate) else ({}, {})
+        texts, tools = _pieces(chunks, self.texts, self.tools) if (capture or needs_estimate) else ({}, {})
         indices = set(reasons) | set(texts) | set(tools)
         count = max(max(indices) + 1 if indices else 0, inference.choice_count)
         inference.finish_reasons = [reasons.get(i) for i in range(count)]
@@ -220,10 +250,10 @@ class ChatStreamAccumulator:
             inference.output_messages = out
 
 
-def _pieces(chunks: list[Any]) -> tuple[dict[int, list[str]], dict[int, dict[int, list[Any]]]]:
-    """Text and tool-call pieces per choice: ``{choice: [text]}``, ``{choice: {call: [id, name, [arguments]]}}``."""
-    texts: dict[int, list[str]] = {}
-    tools: dict[int, dict[int, list[Any]]] = {}
+def _pieces(chunks: list[Any], texts: dict[int, list[str]], tools: dict[int, dict[int, list[Any]]],
+            ) -> tuple[dict[int, list[str]], dict[int, dict[int, list[Any]]]]:
+    """Text and tool-call pieces per choice, added to ``texts`` (``{choice: [text]}``) and ``tools``
+    (``{choice: {call: [id, name, [arguments]]}}``), which are returned."""
     for chunk in chunks:
         for choice in getattr(chunk, "choices", None) or ():
             delta = choice.delta

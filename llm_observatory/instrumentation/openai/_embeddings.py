@@ -95,18 +95,18 @@ class CompletionsHandler(SdkHandler):
 
 
 class _CompletionChunks:
-    """Reads a legacy completions stream at its end."""
+    """Reads a legacy completions stream: every chunk, in order (in batches, for a long stream)."""
 
-    __slots__ = ("hide", "inference")
+    __slots__ = ("hide", "inference", "reasons", "texts")
 
     def __init__(self, inference: Inference) -> None:
         self.inference = inference
         self.hide = None
+        self.reasons: dict[int, str] = {}
+        self.texts: dict[int, list[str]] = {}
 
-    def finish(self, chunks: list[Any]) -> None:
-        inference = self.inference
-        reasons: dict[int, str] = {}
-        texts: dict[int, list[str]] = {}
+    def spill(self, chunks: list[Any]) -> None:
+        inference, reasons, texts = self.inference, self.reasons, self.texts
         for chunk in chunks:
             if inference.response_id is None:
                 inference.response_id = getattr(chunk, "id", None)
@@ -120,6 +120,10 @@ class _CompletionChunks:
                     reasons[choice.index] = choice.finish_reason
                 if choice.text:
                     texts.setdefault(choice.index, []).append(choice.text)
+
+    def finish(self, chunks: list[Any]) -> None:
+        self.spill(chunks)
+        inference, reasons, texts = self.inference, self.reasons, self.texts
         count = max(max(reasons, default=-1) + 1, max(texts, default=-1) + 1, inference.choice_count)
         inference.finish_reasons = [reasons.get(i) for i in range(count)]
         if inference.input_tokens is None and inference.estimate is not None:

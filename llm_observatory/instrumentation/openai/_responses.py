@@ -178,31 +178,58 @@ class ResponsesHandler(SdkHandler):
 
 
 class ResponseEvents:
-    """Reads a Responses stream at its end: the final response event carries everything."""
+    """Reads a Responses stream at its end: the final response event carries everything. A long
+    stream's older events are digested in batches first (:meth:`spill`)."""
 
-    __slots__ = ("hide", "inference")
+    __slots__ = ("created", "hide", "inference", "terminal", "texts")
 
     def __init__(self, inference: Inference) -> None:
         self.inference = inference
         self.hide = None
+        #: from spilled events: the ``response.created`` and terminal events, the text deltas
+        self.created: Any = None
+        self.terminal: Any = None
+        self.texts: list[str] = []
+
+    def spill(self, events: list[Any]) -> None:
+        inference = self.inference
+        keep_text = inference.tel.capture_content or inference.estimate is not None
+        for event in events:
+            kind = getattr(event, "type", None)
+            if kind == "response.output_text.delta":
+                if keep_text:
+                    self.texts.append(event.delta)
+            elif kind in _TERMINAL_EVENTS:
+                self.terminal = event
+            elif kind == "response.created" and self.created is None:
+                self.created = event
 
     def finish(self, events: list[Any]) -> None:
         inference = self.inference
+        terminal = self.terminal
         for event in reversed(events):
             if getattr(event, "type", None) in _TERMINAL_EVENTS:
-                record_response(inference, event.response)
-                inference.estimate = None if inference.input_tokens is not None else inference.estimate
-                return
-        # cut short: what arrived so far
-        for event in events:
-            if getattr(event, "type", None) == "response.created":
-                inference.response_id = getattr(event.response, "id", None)
-                inference.response_model = getattr(event.response, "model", None)
+                terminal = event
                 break
+        if terminal is not None:
+            record_response(inference, terminal.response)
+            inference.estimate = None if inference.input_tokens is not None else inference.estimate
+            return
+        # cut short: what arrived so far
+        created = self.created
+        if created is None:
+            for event in events:
+                if getattr(event, "type", None) == "response.created":
+                    created = event
+                    break
+        if created is not None:
+            inference.response_id = getattr(created.response, "id", None)
+            inference.response_model = getattr(created.response, "model", None)
         inference.finish_reasons = [None]
         estimate_input = inference.estimate
         capture = inference.tel.capture_content
-        text = "".join(e.delta for e in events if getattr(e, "type", None) == "response.output_text.delta") \
+        text = "".join(self.texts) + "".join(
+            e.delta for e in events if getattr(e, "type", None) == "response.output_text.delta") \
             if capture or estimate_input is not None else ""
         if estimate_input is not None:
             provider, model = inference.provider, inference.response_model or inference.request_model
@@ -251,16 +278,31 @@ def _record_fetched(inference: Inference, response: Any) -> None:
 
 
 class _RetrieveEvents:
-    __slots__ = ("hide", "inference")
+    __slots__ = ("hide", "inference", "latest")
 
     def __init__(self, inference: Inference) -> None:
         self.inference = inference
         self.hide = None
+        #: the latest state of the response in the spilled events
+        self.latest: Any = None
 
-    def finish(self, events: list[Any]) -> None:
-        for event in reversed(events):  # the latest state of the response
+    @staticmethod
+    def _latest(events: list[Any]) -> Any:
+        for event in reversed(events):
             response = getattr(event, "response", None)
             if response is not None:
-                _record_fetched(self.inference, response)
-                break
+                return response
+        return None
+
+    def spill(self, events: list[Any]) -> None:
+        response = self._latest(events)
+        if response is not None:
+            self.latest = response
+
+    def finish(self, events: list[Any]) -> None:
+        response = self._latest(events)  # the latest state of the response
+        if response is None:
+            response = self.latest
+        if response is not None:
+            _record_fetched(self.inference, response)
         self.inference.stream = False  # a resumed stream has no finish reasons of its own to report
