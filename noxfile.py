@@ -20,6 +20,14 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *session.posargs)
 
 
+@nox.session(python="3.10", name="oldest-python")
+def oldest_python(session: nox.Session) -> None:
+    """The whole test suite on the oldest Python we support (genai-prices, the default price data,
+    needs 3.11: there only overrides price calls, and the tests give their models overrides)."""
+    session.install("-e", f".[{EXTRAS}]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.run("pytest", *session.posargs)
+
+
 #: The oldest release of each integration that we support, and its tests; `tests` covers the newest,
 #: except for openai: LlamaIndex's OpenAI integration holds the whole suite below openai 3, so the
 #: newest openai gets a session of its own. The LangChain integrations and LangGraph resolve to

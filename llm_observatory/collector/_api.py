@@ -42,7 +42,8 @@ def parse_time(value: str | None, default: dt.datetime) -> dt.datetime:
             day, hour_minute, second, fraction, zone = rfc.groups()
             second = "59" if second == "60" else second
             zone = "+00:00" if zone in (None, "Z", "z") else zone
-            text = f"{day}T{hour_minute}:{second}{(fraction or '')[:7]}{zone}"
+            micros = (fraction[1:] + "00000")[:6] if fraction else "000000"  # Python 3.10 takes 6 digits only
+            text = f"{day}T{hour_minute}:{second}.{micros}{zone}"
         parsed = dt.datetime.fromisoformat(text)
     except (ValueError, OverflowError):
         raise BadRequest(f"not a time: {value!r} (use ISO 8601, or 15m, 24h, 7d)") from None

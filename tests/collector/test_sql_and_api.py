@@ -235,3 +235,30 @@ def test_every_page_renders_on_both_backends(api: Collector) -> None:
         assert response.status == 200 and "<h1>" in html and "internal error" not in html, path
     with urllib.request.urlopen(f"http://127.0.0.1:{api.http_port}/?since=7d", timeout=10) as response:
         assert f'data-metric="requests" data-value="{requests}"' in response.read().decode()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2026-11-27T10:20:30Z", "2026-11-27T10:20:30+00:00"),
+    ("2026-11-27T10:20:30.5Z", "2026-11-27T10:20:30.500000+00:00"),  # one digit: Python 3.10 takes 3 or 6 only
+    ("2026-11-27T10:20:30.1234Z", "2026-11-27T10:20:30.123400+00:00"),
+    ("2026-11-27T10:20:30.123456789-07:46", "2026-11-27T10:20:30.123456-07:46"),  # beyond microseconds: cut
+    ("2026-11-27 10:20:60+01:00", "2026-11-27T10:20:59+01:00"),  # a leap second
+    ("2026-11-27T10:20:30", "2026-11-27T10:20:30+00:00"),  # naive: UTC
+])
+def test_api_times_in_rfc3339_forms(text: str, expected: str) -> None:
+    import datetime as dt
+
+    from llm_observatory.collector._api import parse_time
+
+    assert parse_time(text, dt.datetime.now(dt.timezone.utc)).isoformat() == expected
+
+
+def test_api_times_ago_and_bad_times() -> None:
+    import datetime as dt
+
+    from llm_observatory.collector._api import BadRequest, parse_time
+
+    now = dt.datetime.now(dt.timezone.utc)
+    assert abs((now - parse_time("15m", now)) - dt.timedelta(minutes=15)) < dt.timedelta(seconds=5)
+    with pytest.raises(BadRequest, match="not a time"):
+        parse_time("yesterday-ish", now)
