@@ -9,7 +9,7 @@ Two ways, chosen per stream by :func:`trace_stream`:
 * **Proxy** (anything else): a :class:`wrapt.BaseObjectProxy`, so ``isinstance(proxy, Stream)``
   stays true and every attribute is the stream's own.
 
-On its way through, a chunk is only timed and kept (a reference in a list, ~25 bytecodes in
+On its way through, a chunk is only timed and kept (a reference in a list, ~30 bytecodes in
 all); the adapter's handler reads the kept chunks once, when the stream ends, and most often
 needs only the first and the last few. A long stream is read in batches: every
 :data:`SPILL_AT` chunks, the handler digests the older ones (:meth:`ChunkHandler.spill`) and
