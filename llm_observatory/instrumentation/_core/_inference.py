@@ -83,6 +83,7 @@ class Inference:
         "output_tokens",
         "parent",
         "provider",
+        "raw_finish_reasons",
         "reasoning_tokens",
         "request_model",
         "response_id",
@@ -148,6 +149,8 @@ class Inference:
         self.response_id: str | None = None
         #: One entry per choice, in order; ``None`` where no reason arrived.
         self.finish_reasons: list[str | None] | None = None
+        #: The provider's own values, where ``finish_reasons`` normalised them (``llm.response.raw_finish_reasons``).
+        self.raw_finish_reasons: list[str] | None = None
         self.choice_count = 1
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
@@ -261,6 +264,9 @@ class Inference:
             reasons += [sc.FINISH_REASON_ERROR] * (count - len(reasons))
         # set apart from ``attrs``, whose values are then all of plain types (see set_attributes)
         sequences = {sc.GEN_AI_RESPONSE_FINISH_REASONS: tuple(r or "" for r in reasons)} if reasons else None
+        if self.raw_finish_reasons:
+            sequences = sequences or {}
+            sequences[sc.LLM_RESPONSE_RAW_FINISH_REASONS] = tuple(self.raw_finish_reasons)
 
         slot = self.slot
         if slot is not None and slot.claimed:

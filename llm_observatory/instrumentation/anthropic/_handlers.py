@@ -57,7 +57,7 @@ def set_usage(inference: Inference, usage: Any) -> None:
 def set_stop_reason(inference: Inference, reason: Any) -> None:
     if isinstance(reason, str):
         inference.finish_reasons = [content.FINISH_REASONS.get(reason, reason)]
-        inference.attributes[sc.LLM_RESPONSE_RAW_FINISH_REASONS] = [reason]
+        inference.raw_finish_reasons = [reason]
 
 
 def record_message(inference: Inference, msg: Any) -> None:
