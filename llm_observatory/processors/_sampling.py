@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -153,9 +155,28 @@ class TailSamplingProcessor(SpanProcessor):
         self.kept = self.dropped = self.early = 0
         # traces whose root never ends here (it lives in another process) are decided on timeout
         self._stop = threading.Event()
+        self._start_timer()
+        if hasattr(os, "register_at_fork"):  # a forked worker (gunicorn --preload) gets its own timer
+            this = weakref.ref(self)
+
+            def after_fork() -> None:
+                processor = this()
+                if processor is not None:
+                    processor._after_fork()
+
+            os.register_at_fork(after_in_child=after_fork)
+
+    def _start_timer(self) -> None:
         self._timer = threading.Thread(target=self._expire_forever, name="llm-observatory-tail-sampler",
                                        daemon=True)
         self._timer.start()
+
+    def _after_fork(self) -> None:
+        """In a forked child: a new lock (the parent's may have been held by another thread), and a
+        new timer thread unless shut down (threads do not survive ``fork``)."""
+        self._lock = threading.Lock()
+        if not self._stop.is_set():
+            self._start_timer()
 
     def _expire_forever(self) -> None:
         interval = max(min(self.options.timeout_s / 4, 5.0), 0.05)

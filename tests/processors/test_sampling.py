@@ -161,6 +161,44 @@ def test_trace_continuing_elsewhere_is_decided_on_timeout(tail: Any) -> None:
     local_root.end()
 
 
+def test_a_forked_child_decides_on_timeout_too() -> None:
+    # gunicorn --preload: the processor is made before fork(); threads do not survive fork(), so
+    # the child starts its own timer, or a trace whose root never ends there would wait forever.
+    from tests.conftest import run_python
+
+    proc = run_python("""
+        import os, time
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
+        from llm_observatory.processors import TailSamplingOptions, TailSamplingProcessor
+
+        exporter = InMemorySpanExporter()
+        processor = TailSamplingProcessor(SimpleSpanProcessor(exporter), TailSamplingOptions(timeout_s=0.2))
+        provider = TracerProvider()
+        provider.add_span_processor(processor)
+        tracer = provider.get_tracer("t")
+        pid = os.fork()
+        if pid == 0:
+            remote = SpanContext(trace_id=0xABC, span_id=0x1, is_remote=True, trace_flags=TraceFlags(1))
+            root = tracer.start_span("local-root", context=trace.set_span_in_context(NonRecordingSpan(remote)))
+            with trace.use_span(root, end_on_exit=False), tracer.start_as_current_span("child") as child:
+                child.set_status(Status(StatusCode.ERROR, "x"))
+            deadline = time.monotonic() + 5
+            while processor.buffered()[0] and time.monotonic() < deadline:
+                time.sleep(0.05)  # no span ends meanwhile: only the timer can decide
+            ok = processor.buffered() == (0, 0) and [s.name for s in exporter.get_finished_spans()] == ["child"]
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        print("child ok" if os.waitstatus_to_exitcode(status) == 0 else "child failed")
+        provider.shutdown()
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "child ok", proc.stdout + proc.stderr
+
+
 def test_threads_and_tasks(tail: Any, frozen_heap: None) -> None:
     tracer, exporter, processor = tail
 
