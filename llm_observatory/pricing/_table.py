@@ -15,6 +15,7 @@ import fnmatch
 import importlib
 import importlib.util
 import logging
+import os
 import sys
 import threading
 import time
@@ -172,6 +173,18 @@ def _probe_rates(model_price: Any) -> tuple[tuple[int, ...], tuple[tuple[float |
     return thresholds, tuple(regions), float(per_request)
 
 
+#: How long a ``fork()`` waits, at most, for the price data still loading in the background.
+FORK_WAIT_S = 5.0
+
+
+def _finish_before_fork(thread: threading.Thread) -> None:
+    """Let the background load finish before the process forks (``gunicorn --preload``,
+    ``multiprocessing``): forked mid-import, the child would inherit the import's locks held by a
+    thread it does not have, and its first priced call would wait forever."""
+    if thread.is_alive() and thread is not threading.current_thread():
+        thread.join(FORK_WAIT_S)
+
+
 class PriceTable:
     """Prices model calls. Thread-safe; lookups are memoised per (provider, model)."""
 
@@ -257,6 +270,8 @@ class PriceTable:
 
         thread = threading.Thread(target=load, name="llm-observatory-prices", daemon=True)
         thread.start()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(before=lambda: _finish_before_fork(thread))
         return thread
 
     def _warn_unpriced(self, provider: str, model: str) -> None:

@@ -172,9 +172,12 @@ class TailSamplingProcessor(SpanProcessor):
         self._timer.start()
 
     def _after_fork(self) -> None:
-        """In a forked child: a new lock (the parent's may have been held by another thread), and a
-        new timer thread unless shut down (threads do not survive ``fork``)."""
+        """In a forked child: a new lock (the parent's may have been held by another thread), none
+        of the parent's waiting traces (the parent decides them), and a new timer thread unless
+        shut down (threads do not survive ``fork``)."""
         self._lock = threading.Lock()
+        self._pending = OrderedDict()
+        self._span_count = 0
         if not self._stop.is_set():
             self._start_timer()
 

@@ -180,8 +180,14 @@ def test_a_forked_child_decides_on_timeout_too() -> None:
         provider = TracerProvider()
         provider.add_span_processor(processor)
         tracer = provider.get_tracer("t")
+        open_root = tracer.start_span("parent-root")  # a trace of the parent's, waiting at fork time
+        with trace.use_span(open_root, end_on_exit=False), tracer.start_as_current_span("parent-child"):
+            pass
+        assert processor.buffered() == (1, 1)
         pid = os.fork()
         if pid == 0:
+            if processor.buffered() != (0, 0):  # the parent's to decide, not exported twice
+                os._exit(2)
             remote = SpanContext(trace_id=0xABC, span_id=0x1, is_remote=True, trace_flags=TraceFlags(1))
             root = tracer.start_span("local-root", context=trace.set_span_in_context(NonRecordingSpan(remote)))
             with trace.use_span(root, end_on_exit=False), tracer.start_as_current_span("child") as child:

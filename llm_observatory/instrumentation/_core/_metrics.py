@@ -29,14 +29,17 @@ DRAIN_INTERVAL_S = 0.2
 _instances: weakref.WeakSet[Metrics] = weakref.WeakSet()
 _worker: threading.Thread | None = None
 _worker_lock = threading.Lock()
+#: Held while the background thread records: a ``fork()`` waits for it (see :func:`_before_fork`).
+_drain_lock = threading.Lock()
 
 
 def _drain_forever() -> None:
     wake = threading.Event()
     while True:
         wake.wait(DRAIN_INTERVAL_S)
-        for metrics in list(_instances):
-            metrics.flush()
+        with _drain_lock:
+            for metrics in list(_instances):
+                metrics.flush()
 
 
 def _start_worker() -> None:
@@ -47,13 +50,38 @@ def _start_worker() -> None:
             _worker.start()
 
 
+#: Whether :func:`_before_fork` holds :data:`_drain_lock` (it waits at most 5 s for it).
+_held_for_fork = False
+
+
+def _before_fork() -> None:
+    """Fork between two recordings, never during one: forked while the background thread holds
+    the OpenTelemetry SDK's locks, the child would inherit them held by a thread it does not have."""
+    global _held_for_fork
+    _held_for_fork = _drain_lock.acquire(timeout=5.0)
+
+
+def _after_fork_in_parent() -> None:
+    global _held_for_fork
+    if _held_for_fork:
+        _held_for_fork = False
+        _drain_lock.release()
+
+
 def _after_fork() -> None:
-    global _worker
+    """In the child: no background thread yet (one starts with the first point), and none of the
+    parent's waiting points (the parent records them)."""
+    global _worker, _drain_lock, _held_for_fork
     _worker = None
+    _drain_lock = threading.Lock()
+    _held_for_fork = False
+    for metrics in list(_instances):
+        metrics._pending.clear()
+        metrics._overflow = 0
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork)
 
 
 class Metrics:
