@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 from typing import Any
@@ -295,3 +296,67 @@ async def test_async_user_exception_in_loop_body_and_close_twice(aclient: Any) -
     assert first.attributes["error.type"] == "ZeroDivisionError"
     assert second.status.status_code.name == "UNSET"
     assert second.attributes["gen_ai.response.finish_reasons"] == ("error",)
+
+
+def _stalling_client(fake: FakeOpenAI, stall: asyncio.Event, after: int) -> Any:
+    """An async client whose answers stall (until ``stall`` is set): a call at once, a stream after
+    ``after`` chunks."""
+    chunks = fake._chat_chunks({})
+
+    class Stalling(httpx.AsyncByteStream):  # type: ignore[misc]
+        async def __aiter__(self) -> Any:
+            for i, chunk in enumerate(chunks):
+                if i == after:
+                    await stall.wait()
+                yield f"data: {json.dumps(chunk)}\n\n".encode()
+            yield b"data: [DONE]\n\n"
+
+    async def handler(request: Any) -> Any:
+        body = json.loads(request.content)
+        if body.get("stream"):
+            return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Stalling())
+        await stall.wait()
+        return httpx.Response(200, json=fake._chat(body))
+
+    return openai.AsyncOpenAI(api_key="sk-test", max_retries=0,
+                              http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+
+
+async def test_cancelled_call_and_stream_end_their_spans(fake: FakeOpenAI, instrumented: Any) -> None:
+    async def run(client: Any) -> tuple[str, int]:
+        try:
+            await asyncio.wait_for(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES), 0.05)
+        except BaseException as exc:  # what the user sees of a timeout
+            raised = type(exc).__name__
+        got: list[Any] = []
+        two = asyncio.Event()
+
+        async def consume() -> None:
+            async for chunk in await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES,
+                                                                    stream=True):
+                got.append(chunk)
+                if len(got) == 2:
+                    two.set()
+
+        task = asyncio.create_task(consume())
+        await two.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return raised, len(got)
+
+    instrumented.uninstrument()
+    try:
+        plain = await run(_stalling_client(fake, asyncio.Event(), after=2))
+    finally:
+        instrumented.instrument()
+    with capture() as cap:
+        traced = await run(_stalling_client(fake, asyncio.Event(), after=2))
+    assert traced == plain == ("TimeoutError", 2)  # the same exception, the same chunks, with and without us
+    call, stream = cap.spans()
+    for span in (call, stream):
+        assert span.status.status_code.name == "ERROR"
+        assert span.attributes["error.type"] == "asyncio.CancelledError"
+    assert "gen_ai.response.finish_reasons" not in call.attributes
+    assert stream.attributes["gen_ai.response.finish_reasons"] == ("error",)  # cut: what arrived is kept
+    assert stream.attributes["llm.stream.chunks"] == 2
