@@ -215,22 +215,16 @@ class ResponseEvents:
             record_response(inference, terminal.response)
             inference.estimate = None if inference.input_tokens is not None else inference.estimate
             return
-        # cut short: what arrived so far
+        # cut short: what arrived so far, read as the older events were
+        self.spill(events)
         created = self.created
-        if created is None:
-            for event in events:
-                if getattr(event, "type", None) == "response.created":
-                    created = event
-                    break
         if created is not None:
             inference.response_id = getattr(created.response, "id", None)
             inference.response_model = getattr(created.response, "model", None)
         inference.finish_reasons = [None]
         estimate_input = inference.estimate
         capture = inference.tel.capture_content
-        text = "".join(self.texts) + "".join(
-            e.delta for e in events if getattr(e, "type", None) == "response.output_text.delta") \
-            if capture or estimate_input is not None else ""
+        text = "".join(self.texts)
         if estimate_input is not None:
             provider, model = inference.provider, inference.response_model or inference.request_model
 
