@@ -20,6 +20,7 @@ from opentelemetry.trace import Span, SpanKind
 
 from . import semconv as sc
 from .instrumentation._core import _telemetry
+from .instrumentation._core._attributes import start_span
 from .instrumentation._core._guard import report
 from .instrumentation._core._inference import error_type, mark_error
 from .instrumentation._core._messages import dump_json, to_jsonable
@@ -83,7 +84,7 @@ class _Call:
         self.spec = spec
         self.done = False
         tel = self.tel = _telemetry.current()
-        self.span: Span = tel.tracer.start_span(spec.span_name, None, _INTERNAL, spec.attributes)
+        self.span: Span = start_span(tel.tracer, spec.span_name, None, _INTERNAL, spec.attributes)
         self.t0 = time.perf_counter()
         if self._capture(spec.capture_input) and self.span.is_recording():
             try:

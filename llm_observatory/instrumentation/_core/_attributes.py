@@ -1,4 +1,4 @@
-"""``span.set_attributes`` with the same result, for less work on the SDK's own span.
+"""``span.set_attributes`` and ``tracer.start_span`` with the same result, for less work on the SDK's own span.
 
 The SDK checks and copies every value it is given (``_clean_attribute_value``, then a locked
 insert): about 40 bytecodes an attribute, which for the ~15 attributes an inference sets at its
@@ -98,3 +98,106 @@ def _self_check() -> bool:
 
 if not _self_check():  # pragma: no cover - an SDK whose span differs from the one we know
     _SdkSpan = None
+
+
+# --- start attributes ---------------------------------------------------------------------------
+#
+# The SDK checks and copies the attributes a span starts with (~50 bytecodes an attribute, ~15%
+# of an inference's overhead) so that the sampler and the processors' ``on_start`` see them. When
+# the sampler is one that never reads them and every processor's ``on_start`` is one we know
+# (the SDK's batch and simple processors, ours), nobody can see the difference: the span is
+# started without them and they are put in its store before anything else can read it, in the
+# place the SDK would have put them (before what an ``on_start`` added).
+
+_SdkTracer: Any = None
+try:
+    from opentelemetry.sdk.trace import Tracer as _SdkTracer
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor as _Batch
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor as _Simple
+    from opentelemetry.sdk.trace.sampling import ParentBased as _ParentBased
+    from opentelemetry.sdk.trace.sampling import StaticSampler as _Static
+    from opentelemetry.sdk.trace.sampling import TraceIdRatioBased as _Ratio
+except ImportError:  # pragma: no cover
+    pass
+
+_PARENT_BASED_DELEGATES = ("_root", "_remote_parent_sampled", "_remote_parent_not_sampled",
+                           "_local_parent_sampled", "_local_parent_not_sampled")
+
+#: ``(sampler, span processors, verdict)`` for the tracer last asked about
+_last_verdict: tuple[Any, Any, bool] | None = None
+
+
+def _blind_sampler(sampler: Any) -> bool:
+    """The sampler decides without reading the span's attributes."""
+    from ...processors._sampling import RuleSampler
+
+    kind = type(sampler)
+    if kind is RuleSampler:
+        return not sampler.rules
+    if issubclass(kind, _ParentBased):
+        return all(_blind_sampler(getattr(sampler, name)) for name in _PARENT_BASED_DELEGATES) \
+            and kind.should_sample is _ParentBased.should_sample
+    return kind.should_sample in (_Static.should_sample, _Ratio.should_sample)
+
+
+def _blind_processor(processor: Any) -> bool:
+    """The processor's ``on_start`` reads no attribute of the span (it may add its own)."""
+    from ...processors._enrich import ContextEnrichmentProcessor
+    from ...processors._sampling import TailSamplingProcessor
+
+    kind = type(processor)
+    if kind is TailSamplingProcessor:
+        return _blind_processor(processor.downstream)
+    return kind in (_Batch, _Simple, ContextEnrichmentProcessor)
+
+
+def start_attributes_unread(tracer: Any) -> bool:
+    """Nothing reads a span's start attributes before :func:`start_span` has put them in (cached
+    while the tracer's sampler and processors stay the same objects; the SDK makes a new tuple
+    of processors when one is added)."""
+    global _last_verdict
+    sampler = tracer.sampler
+    processors = getattr(tracer.span_processor, "_span_processors", None)
+    last = _last_verdict
+    if last is not None and last[0] is sampler and last[1] is processors:
+        return last[2]
+    try:
+        verdict = type(processors) is tuple and _blind_sampler(sampler) and all(map(_blind_processor, processors))
+    except Exception as exc:  # pragma: no cover - an SDK we do not know
+        _log.debug("span start attribute fast path off: %r", exc)
+        verdict = False
+    _last_verdict = (sampler, processors, verdict)
+    return verdict
+
+
+def start_span(tracer: Any, name: str, context: Any, kind: Any, attributes: dict[str, Any]) -> Any:
+    """``tracer.start_span(name, context, kind, attributes)``, exactly, for less work where nobody
+    can read the attributes before the span is returned (see above)."""
+    if type(tracer) is _SdkTracer and _SdkSpan is not None and _PLAIN.issuperset(map(type, attributes.values())) \
+            and tracer._span_limits.max_span_attribute_length is None and start_attributes_unread(tracer):
+        span = tracer.start_span(name, context, kind)
+        if type(span) is _SdkSpan:
+            bounded: Any = span._attributes
+            store = bounded._dict
+            limit = bounded.maxlen
+            if limit is None or len(store) + len(attributes) <= limit:
+                if not store:
+                    store.update(attributes)
+                    return span
+                # an on_start added attributes: they go after ours, as when the SDK had set ours first
+                later = dict(store)
+                store.clear()
+                store.update(attributes)
+                for key in store.keys() & later.keys():
+                    del store[key]
+                store.update(later)
+                return span
+            # more than the limit holds: the SDK's own inserts, in its order (which decides the eviction)
+            later = dict(store)
+            store.clear()
+            for key, value in attributes.items():
+                bounded[key] = value
+            for key, value in later.items():
+                bounded[key] = value
+        return span
+    return tracer.start_span(name, context, kind, attributes)

@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ... import budgets
 from ... import semconv as sc
-from ._attributes import set_attributes
+from ._attributes import set_attributes, start_span
 from ._guard import report
 from ._messages import dump_json
 from ._suppression import ACTIVE_KEY, InferenceSlot, claim_slot
@@ -132,8 +132,8 @@ class Inference:
         if attributes:
             start.update(attributes)
         self.parent = otel_context.get_current() if parent is None else parent
-        self.span = tel.tracer.start_span(
-            f"{operation} {request_model}" if request_model else operation, self.parent, kind, start
+        self.span = start_span(
+            tel.tracer, f"{operation} {request_model}" if request_model else operation, self.parent, kind, start
         )
         claim_slot(self.parent, provider)
         #: Set by a framework layer (LangChain, LlamaIndex): when a provider inference beneath

@@ -20,6 +20,7 @@ from opentelemetry.trace import Span, SpanKind
 
 from ... import semconv as sc
 from ...pricing import tokens
+from .._core._attributes import start_span
 from .._core._framework import ContextStack, Unit, capture_query, captured, end_unit, remember
 from .._core._guard import report
 from .._core._inference import Inference
@@ -91,7 +92,7 @@ class ObservatoryCallbackHandler(BaseCallbackHandler):  # type: ignore[misc]
             self._track(run_id, run)
             return run
         lc.tags_and_metadata(tags, metadata, attrs)
-        span = tel.tracer.start_span(span_name, parent_ctx, span_kind, attrs)
+        span = start_span(tel.tracer, span_name, parent_ctx, span_kind, attrs)
         run = Unit(tel, span, otel_trace.set_span_in_context(span, parent_ctx), kind, name)
         self._track(run_id, run)
         return run

@@ -20,6 +20,7 @@ from opentelemetry.trace import Span, SpanKind
 
 from ... import semconv as sc
 from ...pricing import tokens
+from .._core._attributes import start_span
 from .._core._framework import (
     MAX_UNITS,
     ContextStack,
@@ -96,7 +97,7 @@ class Tracker:
             shape = _shape(instance, kind, key[1].rpartition(".")[2], nested)
             if shape.cacheable and len(_shapes) < 1024:
                 _shapes[key] = shape
-        span = tel.tracer.start_span(shape.span_name, parent_ctx, shape.span_kind, dict(shape.attributes))
+        span = start_span(tel.tracer, shape.span_name, parent_ctx, shape.span_kind, dict(shape.attributes))
         ctx = otel_trace.set_span_in_context(span, Context({**parent_ctx, _WORKFLOW_KEY: True}) if workflow
                                              else parent_ctx)
         unit = Unit(tel, span, ctx, kind, shape.name)
