@@ -123,3 +123,23 @@ def test_a_long_stream_holds_a_bounded_number_of_chunks_and_reads_them_all() -> 
     assert a["gen_ai.response.finish_reasons"] == ("stop",)
     assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (7, 600)
     assert json.loads(a["gen_ai.output.messages"])[0]["parts"] == [{"type": "text", "content": "".join(words)}]
+
+
+def test_a_span_ended_mid_stream_leaves_every_chunk_to_the_user() -> None:
+    """A helper may end the span while the user reads on (``end_stream``): the user still gets
+    every chunk, in order, and the span keeps what had arrived when it ended."""
+    from llm_observatory.instrumentation._core._stream import end_stream
+
+    words = [f"w{i} " for i in range(9)]
+    chunks = [_chunk([_choice(0, w)]) for w in words] + [_chunk([_choice(0, finish_reason="stop")])]
+    _, whole = _run(chunks)  # read without interruption
+    with capture() as cap:
+        stream = _client(chunks).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+        seen = [next(stream) for _ in range(4)]
+        end_stream(stream)
+        seen += list(stream)
+    assert len(seen) == len(chunks)
+    assert [c.model_dump() for c in seen] == [c.model_dump() for c in whole]
+    (span,) = cap.spans()
+    assert span.attributes["llm.stream.chunks"] == 4  # type: ignore[index]
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)  # type: ignore[index]

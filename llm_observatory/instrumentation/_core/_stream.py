@@ -9,9 +9,9 @@ Two ways, chosen per stream by :func:`trace_stream`:
 * **Proxy** (anything else): a :class:`wrapt.BaseObjectProxy`, so ``isinstance(proxy, Stream)``
   stays true and every attribute is the stream's own.
 
-On its way through, a chunk is only timed and kept (a reference in a list, ~30 bytecodes in
-all); the adapter's handler reads the kept chunks once, when the stream ends, and most often
-needs only the first and the last few. A long stream is read in batches: every
+On its way through, a chunk is only timed and kept (a reference in a list, ~17 bytecodes in
+all in a sync stream, ~30 in an async one); the adapter's handler reads the kept chunks once,
+when the stream ends, and most often needs only the first and the last few. A long stream is read in batches: every
 :data:`SPILL_AT` chunks, the handler digests the older ones (:meth:`ChunkHandler.spill`) and
 they are let go, so a stream holds at most that many chunks (~4 KB each as openai's objects).
 
@@ -27,6 +27,8 @@ import inspect
 import sys
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from functools import partial
+from itertools import filterfalse, islice
 from time import perf_counter_ns
 from types import AsyncGeneratorType, GeneratorType, TracebackType
 from typing import Any, Protocol
@@ -36,8 +38,10 @@ import wrapt
 from ._guard import report
 from ._inference import Inference
 
-#: Chunks a stream keeps before the handler digests the older ones (bounds a stream's memory).
+#: Chunks a stream keeps before the handler digests the older ones (bounds a stream's memory; at least 2).
 SPILL_AT = 256
+
+_NONE = object()
 
 
 class ChunkHandler(Protocol):
@@ -248,21 +252,30 @@ def _hidden(s: _State, chunk: Any) -> bool:
 
 def _tap(inner: Iterator[Any], s: _State) -> Iterator[Any]:
     """The stream's item generator: each chunk is timed and kept on its way to the user (a
-    long stream's older chunks are spilled to the handler)."""
-    inference, clock, hide = s.inference, perf_counter_ns, s.handler.hide is not None
-    kept, spill_at = s.kept, SPILL_AT
+    long stream's older chunks are spilled to the handler).
+
+    Per chunk, only a time and an append: the first chunk is taken apart (the first time), and
+    the rest come in batches of ``SPILL_AT - 1`` (counted by ``islice``, in C), after each of
+    which the older chunks are spilled (an empty batch ends it)."""
+    inference, clock, keep, kept = s.inference, perf_counter_ns, s.kept.append, s.kept
+    batch = SPILL_AT - 1
+    source = filterfalse(partial(_hidden, s), inner) if s.handler.hide is not None else inner
     try:
-        for chunk in inner:
-            if hide and _hidden(s, chunk):
-                continue
-            now = clock()
-            if not kept:
-                inference.first_ns = now
-            inference.last_ns = now
-            kept.append(chunk)
-            if len(kept) >= spill_at:
-                s.spill()
+        for chunk in source:
+            inference.first_ns = inference.last_ns = clock()
+            keep(chunk)
             yield chunk
+            break
+        while True:
+            chunk = _NONE
+            for chunk in islice(source, batch):
+                inference.last_ns = clock()
+                keep(chunk)
+                yield chunk
+            if chunk is _NONE:  # an empty batch: the source is exhausted
+                break
+            if len(kept) >= SPILL_AT:
+                s.spill()
     except BaseException as exc:  # GeneratorExit: closed or collected before the end
         s.end(None if isinstance(exc, GeneratorExit) else exc, cut=True)
         raise
