@@ -123,8 +123,8 @@ except ImportError:  # pragma: no cover
 _PARENT_BASED_DELEGATES = ("_root", "_remote_parent_sampled", "_remote_parent_not_sampled",
                            "_local_parent_sampled", "_local_parent_not_sampled")
 
-#: ``(sampler, span processors, verdict)`` for the tracer last asked about
-_last_verdict: tuple[Any, Any, bool] | None = None
+#: ``(tracer, its span processors, verdict)`` for the tracer last asked about
+_last_verdict: tuple[Any, Any, bool] = (None, None, False)
 
 
 def _blind_sampler(sampler: Any) -> bool:
@@ -152,29 +152,32 @@ def _blind_processor(processor: Any) -> bool:
 
 
 def start_attributes_unread(tracer: Any) -> bool:
-    """Nothing reads a span's start attributes before :func:`start_span` has put them in (cached
-    while the tracer's sampler and processors stay the same objects; the SDK makes a new tuple
-    of processors when one is added)."""
+    """Nothing reads a span's start attributes before :func:`start_span` has put them in, and
+    the SDK would store them unchanged (no length limit). Kept for the tracer while its
+    processors stay the same (the SDK makes a new tuple of them when one is added; a tracer's
+    sampler and limits are its provider's, fixed)."""
     global _last_verdict
-    sampler = tracer.sampler
-    processors = getattr(tracer.span_processor, "_span_processors", None)
     last = _last_verdict
-    if last is not None and last[0] is sampler and last[1] is processors:
+    if last[0] is tracer and (last[1] is None or last[1] is tracer.span_processor._span_processors):
         return last[2]
-    try:
-        verdict = type(processors) is tuple and _blind_sampler(sampler) and all(map(_blind_processor, processors))
-    except Exception as exc:  # pragma: no cover - an SDK we do not know
-        _log.debug("span start attribute fast path off: %r", exc)
-        verdict = False
-    _last_verdict = (sampler, processors, verdict)
+    processors = None
+    verdict = False
+    if type(tracer) is _SdkTracer and _SdkSpan is not None:
+        try:
+            processors = tracer.span_processor._span_processors
+            verdict = type(processors) is tuple and tracer._span_limits.max_span_attribute_length is None \
+                and _blind_sampler(tracer.sampler) and all(map(_blind_processor, processors))
+        except Exception as exc:  # pragma: no cover - an SDK we do not know
+            _log.debug("span start attribute fast path off: %r", exc)
+            processors, verdict = None, False
+    _last_verdict = (tracer, processors, verdict)
     return verdict
 
 
 def start_span(tracer: Any, name: str, context: Any, kind: Any, attributes: dict[str, Any]) -> Any:
     """``tracer.start_span(name, context, kind, attributes)``, exactly, for less work where nobody
     can read the attributes before the span is returned (see above)."""
-    if type(tracer) is _SdkTracer and _SdkSpan is not None and _PLAIN.issuperset(map(type, attributes.values())) \
-            and tracer._span_limits.max_span_attribute_length is None and start_attributes_unread(tracer):
+    if start_attributes_unread(tracer) and _PLAIN.issuperset(map(type, attributes.values())):
         span = tracer.start_span(name, context, kind)
         if type(span) is _SdkSpan:
             bounded: Any = span._attributes
