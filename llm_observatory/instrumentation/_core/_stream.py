@@ -6,8 +6,8 @@ Two ways, chosen per stream by :func:`trace_stream`:
   its private item generator (``_iterator``, which both ``__next__`` and ``__iter__`` read) is
   replaced by a generator that notes each chunk on its way through, and its ``close`` by one
   that also ends the span. ``type(stream)`` stays the SDK's class.
-* **Proxy** (anything else): a :class:`wrapt.BaseObjectProxy`, so ``isinstance(proxy, Stream)``
-  stays true and every attribute is the stream's own.
+* **Proxy** (anything else): a :class:`wrapt.BaseObjectProxy` (wrapt 1: ``ObjectProxy``), so
+  ``isinstance(proxy, Stream)`` stays true and every attribute is the stream's own.
 
 On its way through, a chunk is only timed and kept (a reference in a list, ~17 bytecodes in
 all in a sync stream, ~30 in an async one); the adapter's handler reads the kept chunks once,
@@ -37,6 +37,10 @@ import wrapt
 
 from ._guard import report
 from ._inference import Inference
+
+#: wrapt 2's proxy without its own iterator protocol (ours is defined below); wrapt 1's ``ObjectProxy``
+#: is that class (opentelemetry-instrumentation 0.61b0 and older hold wrapt below 2).
+_ObjectProxy: Any = getattr(wrapt, "BaseObjectProxy", None) or wrapt.ObjectProxy
 
 #: Chunks a stream keeps before the handler digests the older ones (bounds a stream's memory; at least 2).
 SPILL_AT = 256
@@ -123,7 +127,7 @@ class _State:
         self.end(error, cut=not self.exhausted)
 
 
-class _Base(wrapt.BaseObjectProxy):  # type: ignore[misc,type-arg]
+class _Base(_ObjectProxy):  # type: ignore[misc]
     def __init__(self, wrapped: Any, inference: Inference, handler: ChunkHandler) -> None:
         super().__init__(wrapped)
         self._self_s = _State(inference, handler)
