@@ -31,11 +31,12 @@ def oldest_python(session: nox.Session) -> None:
 #: The oldest release of each integration that we support, and its tests; `tests` covers the newest,
 #: except for openai: LlamaIndex's OpenAI integration holds the whole suite below openai 3, so the
 #: newest openai gets a session of its own. The LangChain integrations and LangGraph resolve to
-#: releases that work with that langchain-core. "opentelemetry" runs the whole suite on the oldest
-#: OpenTelemetry we support, whose opentelemetry-instrumentation holds wrapt below 2.
+#: releases that work with that langchain-core. "core" runs the whole suite on the oldest core
+#: dependencies we declare (OpenTelemetry 1.39, whose opentelemetry-instrumentation holds wrapt below 2).
 RELEASES = {
-    "opentelemetry": (["opentelemetry-api==1.39.0", "opentelemetry-sdk==1.39.0", "opentelemetry-exporter-otlp==1.39.0",
-                       "opentelemetry-instrumentation==0.60b0"], "tests"),
+    "core": (["opentelemetry-api==1.39.0", "opentelemetry-sdk==1.39.0", "opentelemetry-exporter-otlp==1.39.0",
+              "opentelemetry-instrumentation==0.60b0", "opentelemetry-exporter-prometheus==0.60b0", "wrapt==1.16.0",
+              "tiktoken==0.7.0"], "tests"),
     "openai": (["openai==1.92.0"], "tests/openai"),
     "openai-newest": (["openai>=3"], "tests/openai"),
     "anthropic": (["anthropic==0.40.0"], "tests/anthropic"),
