@@ -72,6 +72,16 @@ def record_message(inference: Inference, msg: Any) -> None:
                                              finish_reason=final)]
 
 
+_REAL = (int, float)
+#: numeric request parameters: their attribute, and the types taken (``bool`` never)
+_PARAMS: dict[str, tuple[str, Any]] = {
+    "temperature": (sc.GEN_AI_REQUEST_TEMPERATURE, _REAL), "top_p": (sc.GEN_AI_REQUEST_TOP_P, _REAL),
+    "max_tokens": (sc.GEN_AI_REQUEST_MAX_TOKENS, int), "top_k": (sc.GEN_AI_REQUEST_TOP_K, int),
+}
+#: the other request parameters read for attributes
+_OPTIONAL = frozenset({"stop_sequences", "output_config", "output_format"})
+
+
 class MessagesHandler(SdkHandler):
     """``messages.create`` and ``parse`` (and the request of the ``stream()`` helper)."""
 
@@ -85,23 +95,24 @@ class MessagesHandler(SdkHandler):
         provider, address, port = client_info(instance)
         model = kwargs.get("model")
         attrs: dict[str, Any] = {}
-        for key, attr in (("temperature", sc.GEN_AI_REQUEST_TEMPERATURE), ("top_p", sc.GEN_AI_REQUEST_TOP_P)):
+        # only the parameters given are visited (all of them when an extra_body may carry them), in
+        # name order, so the attribute order is fixed
+        names = _PARAMS.keys() if isinstance(kwargs.get("extra_body"), dict) else _PARAMS.keys() & kwargs.keys()
+        for key in sorted(names):
             value = param(kwargs, key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                attrs[attr] = float(value)
-        for key, attr in (("max_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS), ("top_k", sc.GEN_AI_REQUEST_TOP_K)):
-            value = param(kwargs, key)
-            if isinstance(value, int) and not isinstance(value, bool):
-                attrs[attr] = value
-        stop = kwargs.get("stop_sequences")
-        if given(stop):
-            attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
-        output_config = kwargs.get("output_config")
-        effort = field(output_config, "effort") if given(output_config) else None
-        if isinstance(effort, str):
-            attrs[sc.GEN_AI_REQUEST_REASONING_LEVEL] = effort
-        if given(kwargs.get("output_format")) or (given(output_config) and field(output_config, "format")):
-            attrs[sc.GEN_AI_OUTPUT_TYPE] = "json"
+            attr, number = _PARAMS[key]
+            if isinstance(value, number) and not isinstance(value, bool):
+                attrs[attr] = float(value) if number is _REAL else value
+        if not _OPTIONAL.isdisjoint(kwargs):
+            stop = kwargs.get("stop_sequences")
+            if given(stop):
+                attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
+            output_config = kwargs.get("output_config")
+            effort = field(output_config, "effort") if given(output_config) else None
+            if isinstance(effort, str):
+                attrs[sc.GEN_AI_REQUEST_REASONING_LEVEL] = effort
+            if given(kwargs.get("output_format")) or (given(output_config) and field(output_config, "format")):
+                attrs[sc.GEN_AI_OUTPUT_TYPE] = "json"
         stream = kwargs.get("stream") is True
         inference = Inference(tel, sc.Operation.CHAT, provider, model if isinstance(model, str) else None,
                               server_address=address, server_port=port, attributes=attrs, stream=stream)

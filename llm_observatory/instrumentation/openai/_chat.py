@@ -25,6 +25,9 @@ from ._common import (
 #: ``Inference.state`` of a stream whose usage chunk was requested by us, not by the app.
 HIDE_USAGE_CHUNK = "hide-usage-chunk"
 
+#: The request parameters read below besides the model, the messages and the stream options.
+_OPTIONAL = frozenset({"max_completion_tokens", "max_tokens", "n", "reasoning_effort", "response_format", "tools"})
+
 
 def output_type(response_format: Any) -> str | None:
     if not given(response_format):
@@ -77,27 +80,31 @@ class ChatHandler(SdkHandler):
         stream = kwargs.get("stream") is True
         attrs: dict[str, Any] = {sc.OPENAI_API_TYPE: "chat_completions"}
         common_request_attributes(kwargs, attrs)
-        max_tokens = kwargs.get("max_completion_tokens")
-        if not given(max_tokens):
-            max_tokens = kwargs.get("max_tokens")
-        if given(max_tokens):
-            attrs[sc.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
-        n = kwargs.get("n")
-        if given(n) and n != 1:
-            attrs[sc.GEN_AI_REQUEST_CHOICE_COUNT] = n
-        effort = kwargs.get("reasoning_effort")
-        if given(effort):
-            attrs[sc.GEN_AI_REQUEST_REASONING_LEVEL] = effort
-        kind = output_type(kwargs.get("response_format"))
-        if kind:
-            attrs[sc.GEN_AI_OUTPUT_TYPE] = kind
+        optional = not _OPTIONAL.isdisjoint(kwargs)  # most calls give none of these
+        n = None
+        if optional:
+            max_tokens = kwargs.get("max_completion_tokens")
+            if not given(max_tokens):
+                max_tokens = kwargs.get("max_tokens")
+            if given(max_tokens):
+                attrs[sc.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
+            n = kwargs.get("n")
+            if given(n) and n != 1:
+                attrs[sc.GEN_AI_REQUEST_CHOICE_COUNT] = n
+            effort = kwargs.get("reasoning_effort")
+            if given(effort):
+                attrs[sc.GEN_AI_REQUEST_REASONING_LEVEL] = effort
+            kind = output_type(kwargs.get("response_format"))
+            if kind:
+                attrs[sc.GEN_AI_OUTPUT_TYPE] = kind
         inference = Inference(tel, sc.Operation.CHAT, provider, model if isinstance(model, str) else None,
                               server_address=address, server_port=port, attributes=attrs, stream=stream)
-        if given(n) and isinstance(n, int):
-            inference.choice_count = n
-        tools = kwargs.get("tools")
-        if given(tools) and tools:
-            inference.tool_definitions = msgs.tool_definitions(tools, tel.capture_content)
+        if optional:
+            if given(n) and isinstance(n, int):
+                inference.choice_count = n
+            tools = kwargs.get("tools")
+            if given(tools) and tools:
+                inference.tool_definitions = msgs.tool_definitions(tools, tel.capture_content)
         messages = kwargs.get("messages")
         if tel.capture_content and given(messages):
             inference.input_messages = msgs.input_messages(messages)

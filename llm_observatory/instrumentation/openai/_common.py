@@ -22,17 +22,21 @@ def client_info(instance: Any) -> tuple[str, str | None, int | None]:
     return provider, host, port
 
 
-_SAMPLING = (("temperature", sc.GEN_AI_REQUEST_TEMPERATURE), ("top_p", sc.GEN_AI_REQUEST_TOP_P),
-             ("frequency_penalty", sc.GEN_AI_REQUEST_FREQUENCY_PENALTY),
-             ("presence_penalty", sc.GEN_AI_REQUEST_PRESENCE_PENALTY))
+_SAMPLING = {"temperature": sc.GEN_AI_REQUEST_TEMPERATURE, "top_p": sc.GEN_AI_REQUEST_TOP_P,
+             "frequency_penalty": sc.GEN_AI_REQUEST_FREQUENCY_PENALTY,
+             "presence_penalty": sc.GEN_AI_REQUEST_PRESENCE_PENALTY}
+_OTHERS = frozenset({"seed", "stop", "service_tier", "extra_body"})
 
 
 def common_request_attributes(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
-    """Sampling parameters shared by chat, completions and responses."""
-    for key, attr in _SAMPLING:
-        value = kwargs.get(key)
+    """Sampling parameters shared by chat, completions and responses. (Only the parameters given
+    are visited, found by set operations in C; in name order, so the attribute order is fixed.)"""
+    for key in sorted(_SAMPLING.keys() & kwargs.keys()):
+        value = kwargs[key]
         if isinstance(value, (int, float)):  # not None, and not the SDK's "not given" sentinels
-            attrs[attr] = float(value)
+            attrs[_SAMPLING[key]] = float(value)
+    if _OTHERS.isdisjoint(kwargs):
+        return
     seed = kwargs.get("seed")
     if isinstance(seed, int):
         attrs[sc.GEN_AI_REQUEST_SEED] = seed
