@@ -36,18 +36,26 @@ except ImportError:  # pragma: no cover
     pass
 
 
-def set_attributes(span: Any, attributes: Mapping[str, Any]) -> None:
-    """Set ``attributes`` on ``span``, exactly as ``span.set_attributes(attributes)`` would."""
+def set_attributes(span: Any, attributes: Mapping[str, Any], str_tuples: Mapping[str, tuple[str, ...]] | None = None,
+                   ) -> None:
+    """Set ``attributes`` on ``span``, exactly as ``span.set_attributes(attributes)`` would; then
+    ``str_tuples``, attributes whose values are all non-empty tuples of ``str`` (such as finish
+    reasons), which then cost no check of their own."""
     if type(span) is _SdkSpan and span._end_time is None:
         bounded: Any = span._attributes
         limit = bounded.maxlen
-        if type(bounded) is _Bounded and (limit is None or len(bounded._dict) + len(attributes) <= limit):
+        more = len(str_tuples) if str_tuples else 0
+        if type(bounded) is _Bounded and (limit is None or len(bounded._dict) + len(attributes) + more <= limit):
             store = bounded._dict
             max_len = bounded.max_value_len
             if max_len is None and _PLAIN.issuperset(map(type, attributes.values())):
                 for key in store.keys() & attributes.keys():
                     del store[key]  # a key set again moves to the end, as in the SDK (its eviction order)
                 store.update(attributes)  # the usual case: one check and one copy, both in C
+                if str_tuples:  # stored as given: the SDK copies such a tuple to an equal one
+                    for key in store.keys() & str_tuples.keys():
+                        del store[key]
+                    store.update(str_tuples)
                 return
             for key, value in attributes.items():
                 kind = type(value)
@@ -60,8 +68,12 @@ def set_attributes(span: Any, attributes: Mapping[str, Any]) -> None:
                     store[key] = tuple(value)  # a homogeneous sequence: stored as a tuple, as the SDK does
                 else:
                     span.set_attributes({key: value})  # the SDK's way, in turn (the order decides eviction)
+            if str_tuples:
+                set_attributes(span, str_tuples)
             return
     span.set_attributes(attributes)
+    if str_tuples:
+        span.set_attributes(str_tuples)
 
 
 def _self_check() -> bool:

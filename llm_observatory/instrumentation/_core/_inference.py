@@ -239,14 +239,15 @@ class Inference:
         tpoc = (self.last_ns - self.first_ns) / 1e9 / (self.chunks - 1) if self.chunks > 1 else None
         return ttfc, tpoc
 
-    def _finish_delegated(self, span: Any, attrs: dict[str, Any], error: BaseException | None) -> None:
+    def _finish_delegated(self, span: Any, attrs: dict[str, Any], error: BaseException | None,
+                          sequences: dict[str, tuple[str, ...]] | None) -> None:
         if self.tel.capture_content and self.tel.content_on_spans and span.is_recording():
             self._content(attrs, ((sc.GEN_AI_INPUT_MESSAGES, self.input_messages),
                                   (sc.GEN_AI_OUTPUT_MESSAGES, self.output_messages)))
         self._chunk_timing(attrs)
         if error is not None:
             mark_error(span, error, attrs)
-        set_attributes(span, attrs)
+        set_attributes(span, attrs, sequences)
 
     def _finish(self, span: Any, error: BaseException | None, cut: bool) -> None:
         now = time.perf_counter_ns()
@@ -263,18 +264,18 @@ class Inference:
             reasons = [(r if r else sc.FINISH_REASON_ERROR) for r in (reasons or [])]
             reasons += [sc.FINISH_REASON_ERROR] * (count - len(reasons))
         # set apart from ``attrs``, whose values are then all of plain types (see set_attributes)
-        sequences = {sc.GEN_AI_RESPONSE_FINISH_REASONS: tuple(r or "" for r in reasons)} if reasons else None
+        # (tuples of str: string arrays, as the conventions have them, whatever a provider sent)
+        sequences = {sc.GEN_AI_RESPONSE_FINISH_REASONS: tuple(
+            r if type(r) is str else "" if r is None else str(r) for r in reasons)} if reasons else None
         if self.raw_finish_reasons:
             sequences = sequences or {}
-            sequences[sc.LLM_RESPONSE_RAW_FINISH_REASONS] = tuple(self.raw_finish_reasons)
+            sequences[sc.LLM_RESPONSE_RAW_FINISH_REASONS] = tuple(map(str, self.raw_finish_reasons))
 
         slot = self.slot
         if slot is not None and slot.claimed:
             # A provider inference beneath counted this call: structure and content only.
             attrs[sc.LLM_INFERENCE_DELEGATED_TO] = slot.provider or ""
-            self._finish_delegated(span, attrs, error)
-            if sequences:
-                set_attributes(span, sequences)
+            self._finish_delegated(span, attrs, error, sequences)
             return
         input_tokens, output_tokens = self.input_tokens, self.output_tokens
         if (input_tokens is None or output_tokens is None) and self.estimate is not None:
@@ -350,9 +351,8 @@ class Inference:
                 metric_attrs[sc.SERVER_PORT] = self.server_port
         if error is not None:
             metric_attrs[sc.ERROR_TYPE] = mark_error(span, error, attrs)
-        set_attributes(span, attrs)
+        set_attributes(span, attrs, sequences)
         if sequences:
-            set_attributes(span, sequences)
             attrs.update(sequences)
         if tel.event_logger is not None and event_content is not None:
             self._emit_details(attrs, event_content)
