@@ -28,6 +28,13 @@ def oldest_python(session: nox.Session) -> None:
     session.run("pytest", *session.posargs)
 
 
+@nox.session(python="3.13", name="newest-python")
+def newest_python(session: nox.Session) -> None:
+    """The whole test suite on the newest Python that every integration we test installs on."""
+    session.install("-e", f".[{EXTRAS}]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.run("pytest", *session.posargs)
+
+
 #: The oldest release of each integration that we support, and its tests; `tests` covers the newest,
 #: except for openai: LlamaIndex's OpenAI integration holds the whole suite below openai 3, so the
 #: newest openai gets a session of its own. The LangChain integrations and LangGraph resolve to
