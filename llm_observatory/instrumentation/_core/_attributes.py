@@ -36,6 +36,14 @@ except ImportError:  # pragma: no cover
     pass
 
 
+def _put(store: dict[str, Any], items: Mapping[str, Any]) -> None:
+    """Put ``items`` in an SDK span's attribute store as the SDK does: a key set again moves to
+    the end (its eviction order)."""
+    for key in store.keys() & items.keys():
+        del store[key]
+    store.update(items)
+
+
 def set_attributes(span: Any, attributes: Mapping[str, Any], str_tuples: Mapping[str, tuple[str, ...]] | None = None,
                    ) -> None:
     """Set ``attributes`` on ``span``, exactly as ``span.set_attributes(attributes)`` would; then
@@ -49,13 +57,9 @@ def set_attributes(span: Any, attributes: Mapping[str, Any], str_tuples: Mapping
             store = bounded._dict
             max_len = bounded.max_value_len
             if max_len is None and _PLAIN.issuperset(map(type, attributes.values())):
-                for key in store.keys() & attributes.keys():
-                    del store[key]  # a key set again moves to the end, as in the SDK (its eviction order)
-                store.update(attributes)  # the usual case: one check and one copy, both in C
+                _put(store, attributes)  # the usual case: one check and one copy, both in C
                 if str_tuples:  # stored as given: the SDK copies such a tuple to an equal one
-                    for key in store.keys() & str_tuples.keys():
-                        del store[key]
-                    store.update(str_tuples)
+                    _put(store, str_tuples)
                 return
             for key, value in attributes.items():
                 kind = type(value)
@@ -203,9 +207,7 @@ def start_span(tracer: Any, name: str, context: Any, kind: Any, attributes: dict
                 later = dict(store)
                 store.clear()
                 store.update(attributes)
-                for key in store.keys() & later.keys():
-                    del store[key]
-                store.update(later)
+                _put(store, later)
                 return span
             # more than the limit holds: the SDK's own inserts, in its order (which decides the eviction)
             later = dict(store)
