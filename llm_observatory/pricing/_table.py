@@ -19,6 +19,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -177,12 +178,21 @@ def _probe_rates(model_price: Any) -> tuple[tuple[int, ...], tuple[tuple[float |
 FORK_WAIT_S = 5.0
 
 
-def _finish_before_fork(thread: threading.Thread) -> None:
-    """Let the background load finish before the process forks (``gunicorn --preload``,
+#: The background loads started (a thread is dropped from here once it is gone).
+_loaders: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+def _finish_before_fork() -> None:
+    """Let the background loads finish before the process forks (``gunicorn --preload``,
     ``multiprocessing``): forked mid-import, the child would inherit the import's locks held by a
     thread it does not have, and its first priced call would wait forever."""
-    if thread.is_alive() and thread is not threading.current_thread():
-        thread.join(FORK_WAIT_S)
+    for thread in list(_loaders):
+        if thread.is_alive() and thread is not threading.current_thread():
+            thread.join(FORK_WAIT_S)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_finish_before_fork)
 
 
 class PriceTable:
@@ -269,9 +279,8 @@ class PriceTable:
                 logger.debug("LLM Observatory: price data warm-up failed: %s", exc)
 
         thread = threading.Thread(target=load, name="llm-observatory-prices", daemon=True)
+        _loaders.add(thread)
         thread.start()
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(before=lambda: _finish_before_fork(thread))
         return thread
 
     def _warn_unpriced(self, provider: str, model: str) -> None:
