@@ -62,3 +62,25 @@ def test_a_missing_attribute_of_a_pydantic_model_never_reaches_its_getattr(monke
     event = LLMCompletionStartEvent(prompt="p", additional_kwargs={}, model_dict={})
     assert attr(event, "messages") is None and attr(CompletionResponse(text="x"), "message") is None
     assert calls == []
+
+
+def test_a_class_is_asked_for_a_missing_name_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Asked of a pydantic model class, a missing name raises in its metaclass: the answer is kept."""
+    from pydantic._internal._model_construction import ModelMetaclass
+
+    asked: list[str] = []
+    original = ModelMetaclass.__getattr__
+
+    def counting(cls: Any, name: str) -> Any:
+        asked.append(name)
+        return original(cls, name)
+
+    monkeypatch.setattr(ModelMetaclass, "__getattr__", counting)
+
+    class Fresh(pydantic.BaseModel):
+        text: str = ""
+
+    for _ in range(3):
+        assert attr(Fresh(text="a"), "message") is None
+        assert attr(Fresh(text="a"), "text") == "a"
+    assert asked.count("message") == 1

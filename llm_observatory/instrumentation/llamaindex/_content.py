@@ -152,13 +152,26 @@ def inputs_of(bound_args: Any) -> Any:
     return arguments or None
 
 
+#: Whether a class has an attribute, by (class, name): asked of a pydantic model class, a missing
+#: one costs a raised and caught exception (its metaclass's ``__getattr__``), microseconds a time.
+_class_has: dict[tuple[type, str], bool] = {}
+
+
 def attr(obj: Any, name: str) -> Any:
     """``obj.name``, or ``None``: like ``getattr(obj, name, None)``, without the cost of a missing
     attribute of a pydantic model (its ``__getattr__`` raises, microseconds a time)."""
     fields = getattr(obj, "__dict__", None)
     if fields is not None and name in fields:
         return fields[name]
-    if fields is None or hasattr(type(obj), name):
+    if fields is None:
+        return getattr(obj, name, None)
+    key = (type(obj), name)
+    has = _class_has.get(key)
+    if has is None:
+        has = hasattr(key[0], name)
+        if len(_class_has) < 4096:
+            _class_has[key] = has
+    if has:
         return getattr(obj, name, None)
     extra = getattr(obj, "__pydantic_extra__", None)  # a pydantic model's undeclared fields
     return extra.get(name) if isinstance(extra, dict) else None
