@@ -188,3 +188,53 @@ def test_calls_we_do_not_trace_keep_their_native_span(fake: FakeAnthropic) -> No
         client.models.list()
         client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
     assert [s.instrumentation_scope.name for s in cap.spans()] == [NATIVE_SCOPE, "llm_observatory"]
+
+
+@needs_native
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_inside_our_calls_the_sdk_does_no_tracing_work(fake: FakeAnthropic, monkeypatch: pytest.MonkeyPatch,
+                                                             is_async: bool) -> None:
+    """The client has no tracer while our call runs: the SDK takes its path for a client without
+    tracing, so none of its span work (attributes, span, ...) runs; outside our calls it has its tracer."""
+    prepared: list[str] = []
+    with capture() as cap:
+        client = make_client(fake, is_async=is_async, open_telemetry={"tracer_provider": cap.tracer_provider})
+        config = type(client._otel)
+        original = config.api_call_start_attributes
+
+        def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+            prepared.append("start")
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(config, "api_call_start_attributes", counting)
+        assert client._tracer is not None
+        if is_async:
+            await client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
+            async for _ in await client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES, stream=True):
+                pass
+        else:
+            client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
+            for _ in client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES, stream=True):
+                pass
+    assert prepared == []
+    spans = cap.spans()
+    assert [s.instrumentation_scope.name for s in spans] == ["llm_observatory"] * 2
+    for span, request in zip(spans, fake.requests, strict=True):  # our span's context still goes out
+        assert request["headers"].get("traceparent") == f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-01"
+
+
+@needs_native
+def test_uninstrument_gives_the_client_its_own_tracer_property_back() -> None:
+    from llm_observatory.instrumentation.anthropic import AnthropicInstrumentor
+
+    base = anthropic._base_client.BaseClient
+    instrumented = vars(base)["_tracer"]
+    inst = AnthropicInstrumentor()  # the module's instrumentor (one per process, as contrib's are)
+    inst.uninstrument()
+    try:
+        native = vars(base)["_tracer"]
+        assert native is not instrumented and isinstance(native, property)
+        assert "_no_tracer_inside_ours" not in getattr(native.fget, "__qualname__", "")
+    finally:
+        inst.instrument()
+    assert vars(base)["_tracer"] is not native

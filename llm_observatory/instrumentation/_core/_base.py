@@ -94,3 +94,12 @@ class ObservatoryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             return
         wrapt.wrap_function_wrapper(owner, name, wrapper)
         self._patches.append((owner, name, original))
+
+    def replace(self, owner: Any, name: str, replacement: Any) -> None:
+        """Set ``owner.name`` (a class attribute, such as a property) to ``replacement`` until uninstrumented."""
+        original = owner.__dict__.get(name)
+        if original is None:
+            logger.debug("LLM Observatory: %s.%s not found; not instrumented", owner.__name__, name)
+            return
+        setattr(owner, name, replacement)
+        self._patches.append((owner, name, original))

@@ -1,7 +1,8 @@
 """Anthropic instrumentation: messages (create, parse, stream), beta messages, count_tokens.
 
 The anthropic SDK 2.x traces its own calls when a tracer provider exists. For the calls we
-trace, its span is skipped (the SDK's own "no span" path) and ours is the one inference span,
+trace, the client has no tracer while the call runs (the SDK's own path for a client without
+tracing, which skips its span and all the work for it) and ours is the one inference span,
 with our cost, metrics, content handling and redaction, whether the application left native
 tracing on, turned it off, or configured it. The trace context still goes out on the request
 whenever the SDK would have sent its own. Calls we do not trace (files, batches, models, ...)
@@ -11,6 +12,7 @@ keep their native spans.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -46,18 +48,35 @@ def _no_native_span_inside_ours(wrapped: Any, instance: Any, args: tuple[Any, ..
     return wrapped(*args, **kwargs)
 
 
-def _propagate_like_the_sdk(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Put our span's trace context on the request wherever the SDK would have put its own span's."""
-    request = wrapped(*args, **kwargs)
-    try:
+def _no_tracer_inside_ours(native: property) -> property:
+    """The client's ``_tracer`` property, answering ``None`` inside a call of ours."""
+    tracer_of = native.fget
+    assert tracer_of is not None
+
+    def _tracer(client: Any) -> Any:
         if otel_context.get_value(ACTIVE_KEY):
-            options = getattr(instance, "_open_telemetry", None)
-            if isinstance(options, dict) and options.get("propagation", True) \
-                    and getattr(instance, "_tracer", None) is not None:
-                propagate.inject(request.headers)
-    except Exception as exc:
-        report("anthropic.propagation", exc)
-    return request
+            return None  # the SDK then runs the call as a client without tracing does
+        return tracer_of(client)
+
+    return property(_tracer, doc=native.__doc__)
+
+
+def _propagate_like_the_sdk(tracer_of: Callable[[Any], Any]) -> Any:
+    """Put our span's trace context on the request wherever the SDK would have put its own span's
+    (``tracer_of``: the client's own tracer, read past our ``_tracer``)."""
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        request = wrapped(*args, **kwargs)
+        try:
+            if otel_context.get_value(ACTIVE_KEY):
+                options = getattr(instance, "_open_telemetry", None)
+                if isinstance(options, dict) and options.get("propagation", True) and tracer_of(instance) is not None:
+                    propagate.inject(request.headers)
+        except Exception as exc:
+            report("anthropic.propagation", exc)
+        return request
+
+    return wrapper
 
 
 def _end_helper(helper: Any) -> None:
@@ -121,7 +140,12 @@ class AnthropicInstrumentor(ObservatoryInstrumentor):
         base_client = _class("anthropic", "_base_client")
         if base_client is not None and hasattr(base_client, "start_api_call_span"):  # 2.x: native tracing
             self.wrap(base_client, "start_api_call_span", _no_native_span_inside_ours)
-            self.wrap(base_client.BaseClient, "_build_request", _propagate_like_the_sdk)
+            native = vars(base_client.BaseClient).get("_tracer")
+            tracer_of: Callable[[Any], Any] = lambda client: getattr(client, "_tracer", None)  # noqa: E731
+            if isinstance(native, property) and native.fget is not None:
+                self.replace(base_client.BaseClient, "_tracer", _no_tracer_inside_ours(native))
+                tracer_of = native.fget
+            self.wrap(base_client.BaseClient, "_build_request", _propagate_like_the_sdk(tracer_of))
 
     def _stream_wrapper(self, handler: MessagesHandler) -> Any:
         from ._handlers import traced_stream_request
