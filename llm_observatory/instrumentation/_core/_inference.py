@@ -22,10 +22,11 @@ from ... import semconv as sc
 from ._attributes import set_attributes, start_span
 from ._guard import report
 from ._messages import dump_json
-from ._suppression import ACTIVE_KEY, InferenceSlot, claim_slot
+from ._suppression import ACTIVE_KEY, InferenceSlot, claim_slot, with_span
 from ._telemetry import Telemetry
 
 _CLIENT = SpanKind.CLIENT
+_ACTIVE = {ACTIVE_KEY: True}
 _error_type_cache: dict[type, str] = {}
 
 
@@ -172,7 +173,7 @@ class Inference:
     # --- during the call -------------------------------------------------------------------
     def activate(self) -> object:
         """Make the span current (and mark the call as ours) while the SDK method runs."""
-        ctx = otel_trace.set_span_in_context(self.span, otel_context.set_value(ACTIVE_KEY, True, self.parent))
+        ctx = with_span(self.parent, self.span, _ACTIVE)
         return otel_context.attach(ctx)
 
     @staticmethod

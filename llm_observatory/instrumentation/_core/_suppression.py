@@ -13,11 +13,39 @@ Two rules:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from opentelemetry import context as otel_context
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+from opentelemetry import trace as otel_trace
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
 
 ACTIVE_KEY = otel_context.create_key("llm_observatory.inference_active")
 SLOT_KEY = otel_context.create_key("llm_observatory.inference_slot")
+
+
+def _span_key() -> str | None:
+    """The key under which the API keeps a context's span (found through the API, not named)."""
+    probe = otel_trace.NonRecordingSpan(otel_trace.INVALID_SPAN_CONTEXT)
+    keys = list(otel_trace.set_span_in_context(probe, Context()))
+    if len(keys) == 1 and otel_trace.get_current_span(Context({keys[0]: probe})) is probe:
+        return keys[0]
+    return None  # pragma: no cover - an API that keeps the span otherwise: take its way
+
+
+_SPAN_KEY = _span_key()
+
+
+def with_span(parent: Context, span: Any, values: Mapping[str, object] | None = None) -> Context:
+    """``set_span_in_context(span, parent)``, with ``values`` set too: one new context, where the
+    API's ``set_value`` makes two copies of the parent for each value."""
+    if _SPAN_KEY is None:  # pragma: no cover
+        for key, value in (values or {}).items():
+            parent = otel_context.set_value(key, value, parent)
+        return otel_trace.set_span_in_context(span, parent)
+    if values:
+        return Context({**parent, **values, _SPAN_KEY: span})
+    return Context({**parent, _SPAN_KEY: span})
 
 
 class InferenceSlot:

@@ -15,7 +15,6 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 from opentelemetry import context as otel_context
-from opentelemetry import trace as otel_trace
 from opentelemetry.trace import Span, SpanKind
 
 from ... import semconv as sc
@@ -25,7 +24,7 @@ from .._core._framework import ContextStack, Unit, capture_query, captured, end_
 from .._core._guard import report
 from .._core._inference import Inference
 from .._core._messages import parse_arguments
-from .._core._suppression import SLOT_KEY, InferenceSlot
+from .._core._suppression import SLOT_KEY, InferenceSlot, with_span
 from .._core._telemetry import Telemetry
 from . import _content as lc
 
@@ -93,7 +92,7 @@ class ObservatoryCallbackHandler(BaseCallbackHandler):  # type: ignore[misc]
             return run
         lc.tags_and_metadata(tags, metadata, attrs)
         span = start_span(tel.tracer, span_name, parent_ctx, span_kind, attrs)
-        run = Unit(tel, span, otel_trace.set_span_in_context(span, parent_ctx), kind, name)
+        run = Unit(tel, span, with_span(parent_ctx, span), kind, name)
         self._track(run_id, run)
         return run
 
@@ -225,7 +224,7 @@ class ObservatoryCallbackHandler(BaseCallbackHandler):  # type: ignore[misc]
                 inference.input_messages = [{"role": "user", "parts": [{"type": "text", "content": p}]}
                                             for p in prompt]
         inference.estimate = _estimator(inference, prompt, provider, model)
-        ctx = otel_trace.set_span_in_context(inference.span, otel_context.set_value(SLOT_KEY, slot, parent_ctx))
+        ctx = with_span(parent_ctx, inference.span, {SLOT_KEY: slot})
         run = Unit(tel, inference.span, ctx, "model", model or "")
         run.inference = inference
         self._track(run_id, run)

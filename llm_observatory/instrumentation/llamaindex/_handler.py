@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind
 
@@ -34,7 +33,7 @@ from .._core._framework import (
 from .._core._guard import report
 from .._core._inference import Inference
 from .._core._messages import field, parse_arguments
-from .._core._suppression import SLOT_KEY, InferenceSlot
+from .._core._suppression import SLOT_KEY, InferenceSlot, with_span
 from .._core._telemetry import Telemetry
 from . import _content as li
 
@@ -46,6 +45,7 @@ _CLIENT = SpanKind.CLIENT
 _MODEL_KEY = otel_context.create_key("llm_observatory.llamaindex_model")
 #: Set in the context of a query/chat engine or workflow span: a nested one is not top-level.
 _WORKFLOW_KEY = otel_context.create_key("llm_observatory.llamaindex_workflow")
+_IN_WORKFLOW = {_WORKFLOW_KEY: True}
 
 
 class _Node:
@@ -98,8 +98,7 @@ class Tracker:
             if shape.cacheable and len(_shapes) < 1024:
                 _shapes[key] = shape
         span = start_span(tel.tracer, shape.span_name, parent_ctx, shape.span_kind, dict(shape.attributes))
-        ctx = otel_trace.set_span_in_context(span, Context({**parent_ctx, _WORKFLOW_KEY: True}) if workflow
-                                             else parent_ctx)
+        ctx = with_span(parent_ctx, span, _IN_WORKFLOW if workflow else None)
         unit = Unit(tel, span, ctx, kind, shape.name)
         unit.metric = shape.metric
         if tel.capture_content and span.is_recording():
@@ -169,7 +168,7 @@ class Tracker:
             if tel.capture_content:
                 inference.input_messages = li.prompt_of(event)
             inference.estimate = _chat_estimate(inference, event, provider, model)
-        ctx = otel_trace.set_span_in_context(inference.span, Context({**parent_ctx, SLOT_KEY: slot, _MODEL_KEY: True}))
+        ctx = with_span(parent_ctx, inference.span, {SLOT_KEY: slot, _MODEL_KEY: True})
         unit = Unit(tel, inference.span, ctx, operation, model or "")
         unit.inference = inference
         if node is not None:
