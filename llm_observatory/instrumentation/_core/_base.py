@@ -88,18 +88,20 @@ class ObservatoryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def wrap(self, owner: Any, name: str, wrapper: Any) -> None:
         """Wrap ``owner.name`` (a class attribute) with ``wrapper``; skipped if it does not exist."""
-        original = owner.__dict__.get(name)
-        if original is None:
-            logger.debug("LLM Observatory: %s.%s not found; not instrumented", owner.__name__, name)
-            return
-        wrapt.wrap_function_wrapper(owner, name, wrapper)
-        self._patches.append((owner, name, original))
+        if self._remember(owner, name):
+            wrapt.wrap_function_wrapper(owner, name, wrapper)
 
     def replace(self, owner: Any, name: str, replacement: Any) -> None:
-        """Set ``owner.name`` (a class attribute, such as a property) to ``replacement`` until uninstrumented."""
+        """Set ``owner.name`` (a class attribute, such as a property) to ``replacement`` until
+        uninstrumented; skipped if it does not exist."""
+        if self._remember(owner, name):
+            setattr(owner, name, replacement)
+
+    def _remember(self, owner: Any, name: str) -> bool:
+        """Note ``owner.name``'s original for ``uninstrument()``; ``False`` if there is none."""
         original = owner.__dict__.get(name)
         if original is None:
             logger.debug("LLM Observatory: %s.%s not found; not instrumented", owner.__name__, name)
-            return
-        setattr(owner, name, replacement)
+            return False
         self._patches.append((owner, name, original))
+        return True

@@ -48,17 +48,15 @@ def _no_native_span_inside_ours(wrapped: Any, instance: Any, args: tuple[Any, ..
     return wrapped(*args, **kwargs)
 
 
-def _no_tracer_inside_ours(native: property) -> property:
-    """The client's ``_tracer`` property, answering ``None`` inside a call of ours."""
-    tracer_of = native.fget
-    assert tracer_of is not None
+def _no_tracer_inside_ours(tracer_of: Callable[[Any], Any], doc: str | None) -> property:
+    """The client's ``_tracer`` property (``tracer_of`` its getter), answering ``None`` inside a call of ours."""
 
     def _tracer(client: Any) -> Any:
         if otel_context.get_value(ACTIVE_KEY):
             return None  # the SDK then runs the call as a client without tracing does
         return tracer_of(client)
 
-    return property(_tracer, doc=native.__doc__)
+    return property(_tracer, doc=doc)
 
 
 def _propagate_like_the_sdk(tracer_of: Callable[[Any], Any]) -> Any:
@@ -143,8 +141,8 @@ class AnthropicInstrumentor(ObservatoryInstrumentor):
             native = vars(base_client.BaseClient).get("_tracer")
             tracer_of: Callable[[Any], Any] = lambda client: getattr(client, "_tracer", None)  # noqa: E731
             if isinstance(native, property) and native.fget is not None:
-                self.replace(base_client.BaseClient, "_tracer", _no_tracer_inside_ours(native))
                 tracer_of = native.fget
+                self.replace(base_client.BaseClient, "_tracer", _no_tracer_inside_ours(tracer_of, native.__doc__))
             self.wrap(base_client.BaseClient, "_build_request", _propagate_like_the_sdk(tracer_of))
 
     def _stream_wrapper(self, handler: MessagesHandler) -> Any:
