@@ -14,6 +14,10 @@ all in a sync stream, ~30 in an async one); the adapter's handler reads the kept
 when the stream ends, and most often needs only the first and the last few. A long stream is read in batches: every
 :data:`SPILL_AT` chunks, the handler digests the older ones (:meth:`ChunkHandler.spill`) and
 they are let go, so a stream holds at most that many chunks (~4 KB each as openai's objects).
+A handler that needs only the first chunk and the last few says so with a ``window`` (how many
+of the last): the others are then let go as soon as the user has them, a ring buffer in C
+doing the forgetting (keeping fifty of openai's chunk objects alive costs more than the rest
+of the tap).
 
 Either way the inference ends when the stream is exhausted, on ``close()``/``aclose()``, on
 ``with`` exit, on an error while reading, and, last, when the stream is garbage collected. The
@@ -26,6 +30,7 @@ from __future__ import annotations
 import inspect
 import sys
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import partial
 from itertools import filterfalse, islice
@@ -57,6 +62,10 @@ class ChunkHandler(Protocol):
     chunks the user saw, in order; in a long stream, ``spill`` got the ones before them first,
     in order, in batches (never the last chunk seen). Reading the chunks in batches must give the
     inference exactly what reading them at once does.
+
+    An optional ``window`` attribute (an int, 0 if absent) of ``k > 0`` asks for the first
+    chunk and the last ``k`` only: ``finish`` then gets those (``inference.chunks`` says how many
+    there were), and ``spill`` is never called.
     """
 
     @property
@@ -68,7 +77,7 @@ class ChunkHandler(Protocol):
 
 
 class _State:
-    __slots__ = ("exhausted", "handler", "inference", "iterator", "kept", "spilled")
+    __slots__ = ("exhausted", "handler", "inference", "iterator", "kept", "ring", "seen", "spilled")
 
     def __init__(self, inference: Inference, handler: ChunkHandler) -> None:
         self.inference = inference
@@ -80,6 +89,11 @@ class _State:
         self.kept: list[Any] = []
         #: chunks already digested by the handler and let go
         self.spilled = 0
+        #: with a handler's ``window``: the last chunks after the first (``kept`` holds the first)
+        window = getattr(handler, "window", 0)
+        self.ring: deque[Any] | None = deque(maxlen=window) if window else None
+        #: with a window: the chunks seen
+        self.seen = 0
 
     def accept(self, chunk: Any) -> bool:
         """Note one chunk (the proxies' way; the tap does the same inline); ``True`` to hide it."""
@@ -87,9 +101,14 @@ class _State:
             return True
         now = perf_counter_ns()
         kept = self.kept
+        self.inference.last_ns = now
         if not kept:
             self.inference.first_ns = now
-        self.inference.last_ns = now
+        elif self.ring is not None:
+            self.ring.append(chunk)
+            self.seen += 1
+            return False
+        self.seen += 1
         kept.append(chunk)
         if len(kept) >= SPILL_AT:
             self.spill()
@@ -110,12 +129,15 @@ class _State:
 
     def end(self, error: BaseException | None, cut: bool) -> None:
         inference = self.inference
-        kept = self.kept
+        kept, ring = self.kept, self.ring
         chunks = kept[:]
         kept.clear()  # released with the span's end (a suspended tap still holds this list)
+        if ring is not None:
+            chunks += ring
+            ring.clear()
         if inference.done:
             return
-        inference.chunks = self.spilled + len(chunks)
+        inference.chunks = self.seen if ring is not None else self.spilled + len(chunks)
         try:
             self.handler.finish(chunks)
         except Exception as exc:
@@ -260,7 +282,8 @@ def _tap(inner: Iterator[Any], s: _State) -> Iterator[Any]:
 
     Per chunk, only a time and an append: the first chunk is taken apart (the first time), and
     the rest come in batches of ``SPILL_AT - 1`` (counted by ``islice``, in C), after each of
-    which the older chunks are spilled (an empty batch ends it)."""
+    which the older chunks are spilled (an empty batch ends it); with a window, they go into
+    the ring, counted by ``enumerate``."""
     inference, clock, keep, kept = s.inference, perf_counter_ns, s.kept.append, s.kept
     batch = SPILL_AT - 1
     source = filterfalse(partial(_hidden, s), inner) if s.handler.hide is not None else inner
@@ -268,18 +291,27 @@ def _tap(inner: Iterator[Any], s: _State) -> Iterator[Any]:
         for chunk in source:
             inference.first_ns = inference.last_ns = clock()
             keep(chunk)
+            s.seen = 1
             yield chunk
             break
-        while True:
-            chunk = _NONE
-            for chunk in islice(source, batch):
+        ring = s.ring
+        if ring is not None:  # only the first and the last few are wanted: the ring forgets the rest
+            remember = ring.append
+            for s.seen, chunk in enumerate(source, 2):
                 inference.last_ns = clock()
-                keep(chunk)
+                remember(chunk)
                 yield chunk
-            if chunk is _NONE:  # an empty batch: the source is exhausted
-                break
-            if len(kept) >= SPILL_AT:
-                s.spill()
+        else:
+            while True:
+                chunk = _NONE
+                for chunk in islice(source, batch):
+                    inference.last_ns = clock()
+                    keep(chunk)
+                    yield chunk
+                if chunk is _NONE:  # an empty batch: the source is exhausted
+                    break
+                if len(kept) >= SPILL_AT:
+                    s.spill()
     except BaseException as exc:  # GeneratorExit: closed or collected before the end
         s.end(None if isinstance(exc, GeneratorExit) else exc, cut=True)
         raise
@@ -290,15 +322,20 @@ def _tap(inner: Iterator[Any], s: _State) -> Iterator[Any]:
 async def _atap(inner: AsyncIterator[Any], s: _State) -> AsyncIterator[Any]:
     """The async stream's item generator: each chunk is timed and kept on its way to the user."""
     inference, clock, hide = s.inference, perf_counter_ns, s.handler.hide is not None
-    kept, spill_at = s.kept, SPILL_AT
+    kept, spill_at, ring = s.kept, SPILL_AT, s.ring
     try:
         async for chunk in inner:
             if hide and _hidden(s, chunk):
                 continue
             now = clock()
+            inference.last_ns = now
+            s.seen += 1
             if not kept:
                 inference.first_ns = now
-            inference.last_ns = now
+            elif ring is not None:
+                ring.append(chunk)
+                yield chunk
+                continue
             kept.append(chunk)
             if len(kept) >= spill_at:
                 s.spill()
