@@ -44,6 +44,16 @@ def _client(chunks: list[dict[str, Any]]) -> Any:
     return openai.OpenAI(api_key="sk-test", max_retries=0, http_client=httpx.Client(transport=httpx.MockTransport(handler)))
 
 
+def _async_client(chunks: list[dict[str, Any]]) -> Any:
+    sse = b"".join(f"data: {json.dumps(c)}\n\n".encode() for c in chunks) + b"data: [DONE]\n\n"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=sse)
+
+    return openai.AsyncOpenAI(api_key="sk-test", max_retries=0,
+                              http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+
+
 def _run(chunks: list[dict[str, Any]], **kwargs: Any) -> tuple[dict[str, Any], list[Any]]:
     with capture() as cap:
         seen = list(_client(chunks).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True,
@@ -143,3 +153,111 @@ def test_a_span_ended_mid_stream_leaves_every_chunk_to_the_user() -> None:
     (span,) = cap.spans()
     assert span.attributes["llm.stream.chunks"] == 4  # type: ignore[index]
     assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)  # type: ignore[index]
+
+
+def _long(words: list[str], usage: bool = True) -> list[dict[str, Any]]:
+    chunks = [_chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])]
+    chunks += [_chunk([_choice(0, w)]) for w in words]
+    chunks.append(_chunk([_choice(0, finish_reason="stop")]))
+    return chunks + ([_chunk([], usage=_usage(7, len(words)))] if usage else [])
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_with_content_off_and_usage_coming_only_the_first_and_last_chunks_are_held(is_async: bool) -> None:
+    """Content off, one choice, usage asked for: the middle chunks are let go as the user gets them,
+    and the span is the one reading every chunk gives."""
+    from llm_observatory.instrumentation.openai import _chat
+
+    words = [f" w{i}" for i in range(60)]
+    kwargs = {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True, "stream_options": {"include_usage": True}}
+
+    async def run(window: int) -> tuple[Any, int]:
+        alive: list[Any] = []
+        most = 0
+        _chat.WINDOW = window
+        try:
+            with capture() as cap:
+                if is_async:
+                    async for chunk in await _async_client(_long(words)).chat.completions.create(**kwargs):
+                        alive.append(weakref.ref(chunk))
+                        del chunk  # (a chunk is let go by its reference count: no collection needed)
+                        most = max(most, sum(r() is not None for r in alive))
+                else:
+                    for chunk in _client(_long(words)).chat.completions.create(**kwargs):
+                        alive.append(weakref.ref(chunk))
+                        del chunk
+                        most = max(most, sum(r() is not None for r in alive))
+        finally:
+            _chat.WINDOW = 4
+        (span,) = cap.spans()
+        return span, most
+
+    windowed, held = await run(4)
+    whole, held_whole = await run(0)
+    assert held <= 1 + 4  # the first chunk and the last four
+    if held_whole > 2:  # (not when every other chunk was spilled)
+        assert held_whole > len(words)
+    timing = "gen_ai.response.time_to_first_chunk"
+    assert {k: v for k, v in windowed.attributes.items() if k != timing} == \
+        {k: v for k, v in whole.attributes.items() if k != timing}
+    a = windowed.attributes
+    assert a["llm.stream.chunks"] == len(words) + 3  # role, words, finish, and usage (the app asked: it saw it)
+    assert a["gen_ai.response.finish_reasons"] == ("stop",)
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (7, len(words))
+    assert a["gen_ai.response.id"] == "chatcmpl-1"
+
+
+def test_a_windowed_stream_cut_before_its_usage_counts_a_token_for_each_unread_chunk() -> None:
+    """The unread middle of a cut stream counts one token a chunk (openai sends one a chunk); the
+    estimate matches the one made from the text, where each word is one token."""
+    from llm_observatory.instrumentation.openai import _chat
+
+    words = [" word"] * 30
+    chunks = _long(words)
+    results = []
+    for window in (4, 0):
+        _chat.WINDOW = window
+        try:
+            with capture() as cap:
+                stream = _client(chunks).chat.completions.create(
+                    model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True})
+                for i, _ in enumerate(stream):
+                    if i == 20:  # the role chunk and 20 words seen
+                        break
+                stream.close()
+        finally:
+            _chat.WINDOW = 4
+        (span,) = cap.spans()
+        results.append(span.attributes)
+    windowed, whole = results
+    assert windowed["llm.usage.estimated"] is True
+    assert windowed["gen_ai.response.finish_reasons"] == ("error",)
+    assert windowed["gen_ai.usage.output_tokens"] == whole["gen_ai.usage.output_tokens"] == 20
+    assert windowed["gen_ai.usage.input_tokens"] == whole["gen_ai.usage.input_tokens"]
+
+
+@pytest.mark.parametrize("case", ["content", "two choices", "no usage"])
+def test_streams_needing_their_middle_chunks_are_read_whole(case: str) -> None:
+    from llm_observatory.instrumentation.openai._chat import ChatStreamAccumulator
+
+    seen: list[int] = []
+    original = ChatStreamAccumulator.finish
+
+    def finish(self: Any, chunks: list[Any]) -> None:
+        seen.append(self.window)
+        original(self, chunks)
+
+    words = [f" w{i}" for i in range(10)]
+    kwargs: dict[str, Any] = {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True}
+    if case != "no usage":
+        kwargs["stream_options"] = {"include_usage": True}
+    if case == "two choices":
+        kwargs["n"] = 2
+    ChatStreamAccumulator.finish = finish  # type: ignore[method-assign]
+    try:
+        with capture(capture_content=case == "content") as cap:
+            list(_client(_long(words, usage=case != "no usage")).chat.completions.create(**kwargs))
+    finally:
+        ChatStreamAccumulator.finish = original  # type: ignore[method-assign]
+    assert seen == [0]
+    assert len(cap.spans()) == 1

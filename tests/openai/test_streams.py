@@ -280,6 +280,48 @@ def test_a_stream_of_an_unknown_shape_is_proxied() -> None:
     assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)
 
 
+@pytest.mark.parametrize("proxied", [False, True], ids=["tapped", "proxied"])
+def test_a_handler_with_a_window_gets_the_first_chunk_and_the_last_few(proxied: bool) -> None:
+    """Tapped or proxied, a handler's ``window`` gives it the first chunk and the last ``window``,
+    and the inference the count of all."""
+    from llm_observatory.instrumentation._core._inference import Inference
+    from llm_observatory.instrumentation._core._stream import trace_stream
+    from llm_observatory.instrumentation._core._telemetry import current
+
+    class Chunks:
+        def __init__(self) -> None:
+            self._iterator = (i for i in range(1, 11))
+
+        def __iter__(self) -> Any:
+            return self._iterator if not proxied else iter(self._iterator)
+
+        def __next__(self) -> int:
+            return next(self._iterator)
+
+        def close(self) -> None:
+            pass
+
+    class Handler:
+        hide = None
+        window = 3
+
+        def __init__(self) -> None:
+            self.seen: list[int] = []
+
+        def finish(self, chunks: list[int]) -> None:
+            self.seen = chunks
+
+    stream = Chunks()
+    if proxied:
+        stream._iterator = iter(list(range(1, 11)))  # type: ignore[assignment]  # not a generator: proxied
+    with capture():
+        handler = Handler()
+        inference = Inference(current(), "chat", "openai", "gpt-4o-mini", stream=True)
+        traced = trace_stream(stream, inference, handler, is_async=False)
+        assert list(traced) == list(range(1, 11))
+        assert inference.done and handler.seen == [1, 8, 9, 10] and inference.chunks == 10
+
+
 async def test_async_user_exception_in_loop_body_and_close_twice(aclient: Any) -> None:
     with capture() as cap:
         with pytest.raises(ZeroDivisionError):

@@ -24,6 +24,13 @@ from ._common import (
 
 #: ``Inference.state`` of a stream whose usage chunk was requested by us, not by the app.
 HIDE_USAGE_CHUNK = "hide-usage-chunk"
+#: ``Inference.state`` of a stream whose usage chunk the app requested.
+USAGE_ASKED = "usage-asked"
+
+#: How many of a stream's last chunks are kept when only its first and last are read (content
+#: off, one choice, usage on its way): the finish reason and usage chunks, and room for
+#: chunks a server sends after them.
+WINDOW = 4
 
 #: The request parameters read below besides the model, the messages and the stream options.
 _OPTIONAL = frozenset({"max_completion_tokens", "max_tokens", "n", "reasoning_effort", "response_format", "tools"})
@@ -115,7 +122,9 @@ class ChatHandler(SdkHandler):
                 # opt-in: ask for exact usage; the extra usage chunk is hidden from the app
                 kwargs["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
                 inference.state = HIDE_USAGE_CHUNK
-            elif not asked:
+            elif asked:
+                inference.state = USAGE_ASKED
+            else:
                 tokens.preload(model if isinstance(model, str) else None)  # an estimate will be needed
             if given(messages):
                 # used only if no usage arrives: not asked for, or the stream was cut before it
@@ -124,7 +133,14 @@ class ChatHandler(SdkHandler):
         return inference
 
     def accumulator(self, inference: Inference) -> ChatStreamAccumulator:
-        return ChatStreamAccumulator(inference, inference.state is HIDE_USAGE_CHUNK)
+        acc = ChatStreamAccumulator(inference, inference.state is HIDE_USAGE_CHUNK)
+        if (inference.state in (HIDE_USAGE_CHUNK, USAGE_ASKED) and inference.choice_count == 1
+                and not inference.tel.capture_content and inference.provider == sc.Provider.OPENAI):
+            # Usage will arrive, and nothing is read between the first chunk and the last few.
+            # (Azure's content filter may add chunks after the last ones, and several choices
+            # finish at different times: those streams are read whole.)
+            acc.window = WINDOW
+        return acc
 
     def record(self, inference: Inference, result: Any) -> None:
         record_completion(inference, result)
@@ -160,7 +176,7 @@ class ChatStreamAccumulator:
     read from every delta only when content capture or a token estimate needs them. A long
     stream's older chunks are digested in batches first (:meth:`spill`)."""
 
-    __slots__ = ("hide", "inference", "spilled_reasons", "spilled_usage", "texts", "tools")
+    __slots__ = ("hide", "inference", "spilled_reasons", "spilled_usage", "texts", "tools", "window")
 
     def __init__(self, inference: Inference, hide_usage: bool) -> None:
         self.inference = inference
@@ -171,6 +187,8 @@ class ChatStreamAccumulator:
         self.spilled_usage: Any = None
         self.texts: dict[int, list[str]] = {}
         self.tools: dict[int, dict[int, list[Any]]] = {}
+        #: > 0: only the first chunk and this many of the last are read (see ``_stream``)
+        self.window = 0
 
     def _usage_chunk(self, chunk: Any) -> bool:
         if chunk.choices:
@@ -240,10 +258,13 @@ class ChatStreamAccumulator:
             provider, model = inference.provider, inference.response_model or inference.request_model
             outputs = ["".join(t) for t in texts.values()]
             outputs += [s[1] + "".join(s[2]) for calls in tools.values() for s in calls.values()]
+            # With a window, the chunks between the first and the last few were not kept (a cut
+            # stream whose usage never came): openai sends one token a chunk, so each counts one.
+            unread = inference.chunks - len(chunks) if self.window else 0
 
             def estimate() -> tuple[int | None, int | None]:
                 prompt, _ = estimate_input()
-                return prompt, sum(tokens.count_text(t, provider, model) for t in outputs)
+                return prompt, unread + sum(tokens.count_text(t, provider, model) for t in outputs)
 
             inference.estimate = estimate
         if capture:
