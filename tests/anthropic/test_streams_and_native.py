@@ -238,3 +238,81 @@ def test_uninstrument_gives_the_client_its_own_tracer_property_back() -> None:
     finally:
         inst.instrument()
     assert vars(base)["_tracer"] is not native
+
+
+def _read(fake: FakeAnthropic, window: int, is_async: bool = False, stop_after: int | None = None,
+          ) -> tuple[Any, int]:
+    """One stream read with the handler's window set to ``window``: the span, and the most events
+    alive at once while it was read (``stop_after``: close it after that many events)."""
+    import asyncio
+    import weakref
+
+    from llm_observatory.instrumentation.anthropic import _handlers
+
+    alive: list[Any] = []
+    most = 0
+
+    def seen(event: Any) -> None:
+        nonlocal most
+        alive.append(weakref.ref(event))
+        most = max(most, sum(r() is not None for r in alive))
+
+    async def read_async() -> None:
+        stream = await make_client(fake, is_async=True).messages.create(
+            model=MODEL, max_tokens=50, messages=MESSAGES, stream=True)
+        async for event in stream:
+            seen(event)
+            del event  # (an event is let go by its reference count: no collection needed)
+            if stop_after is not None and len(alive) == stop_after:
+                break
+        await stream.close()
+
+    _handlers.WINDOW = window
+    try:
+        with capture() as cap:
+            if is_async:
+                asyncio.run(read_async())
+            else:
+                stream = create(make_client(fake))
+                for event in stream:
+                    seen(event)
+                    del event
+                    if stop_after is not None and len(alive) == stop_after:
+                        break
+                stream.close()
+    finally:
+        _handlers.WINDOW = 4
+    return one(cap), most
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_with_content_off_only_the_first_and_last_events_are_held(is_async: bool) -> None:
+    """Content off: the events between the first and the last four are let go as the user gets
+    them, and the span is the one reading every event gives."""
+    fake = FakeAnthropic(answer=" ".join(["word"] * 40))
+    windowed, held = _read(fake, 4, is_async)
+    whole, held_whole = _read(fake, 0, is_async)
+    assert held <= 1 + 4
+    if held_whole > 2:  # (not when every other event was spilled)
+        assert held_whole > 40
+    timing = "gen_ai.response.time_to_first_chunk"
+    assert {k: v for k, v in windowed.attributes.items() if k != timing} == \
+        {k: v for k, v in whole.attributes.items() if k != timing}
+    assert windowed.attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    # message_start, block start, 40 deltas, block stop, message_delta, message_stop (the SDK drops pings)
+    assert windowed.attributes["llm.stream.chunks"] == 40 + 5
+
+
+def test_a_windowed_stream_cut_early_estimates_its_unread_events_from_the_kept_ones() -> None:
+    """Cut before its usage: each unread event counts the kept deltas' mean length. With deltas of
+    about one length, that is within a few per cent of the estimate reading every event gives
+    (a little over it: the block's start event counts as a delta)."""
+    fake = FakeAnthropic(answer=" ".join(["word"] * 40))
+    windowed, _ = _read(fake, 4, stop_after=30)
+    whole, _ = _read(fake, 0, stop_after=30)
+    for span in (windowed, whole):
+        assert span.attributes["llm.usage.estimated"] is True
+        assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)
+    estimated, read = windowed.attributes["gen_ai.usage.output_tokens"], whole.attributes["gen_ai.usage.output_tokens"]
+    assert read <= estimated <= read * 1.1
+    assert windowed.attributes["gen_ai.usage.input_tokens"] == whole.attributes["gen_ai.usage.input_tokens"] == 13

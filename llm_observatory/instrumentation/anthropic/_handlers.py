@@ -134,19 +134,39 @@ class MessagesHandler(SdkHandler):
         return inference
 
     def accumulator(self, inference: Inference) -> MessageEvents:
-        return MessageEvents(inference)
+        events = MessageEvents(inference)
+        if not inference.tel.capture_content:
+            # Usage always arrives (message_start, then message_delta near the end): with content
+            # off, nothing between the first event and the last few is read (see ``_stream``).
+            events.window = WINDOW
+        return events
 
     def record(self, inference: Inference, result: Any) -> None:
         record_message(inference, result)
+
+
+#: How many of a stream's last events are kept when only its first and last are read: the last
+#: content block's stop, ``message_delta`` (stop reason, usage) and ``message_stop``, and one more.
+WINDOW = 4
+
+
+def _delta_piece(event: Any) -> str | None:
+    """The text, JSON or thinking a ``content_block_delta`` carries (``None`` for other events)."""
+    if event.type != "content_block_delta":
+        return None
+    delta = event.delta
+    piece = getattr(delta, "text", None) or getattr(delta, "partial_json", None) or getattr(delta, "thinking", None)
+    return piece if isinstance(piece, str) else None
 
 
 class MessageEvents:
     """Reads a message stream at its end: ``message_start`` (id, model, input usage) comes first,
     the last ``message_delta`` (stop reason, cumulative usage) just before the end. The content
     blocks are read from every event only when content capture or a token estimate needs them.
-    A long stream's older events are digested in batches first (:meth:`spill`)."""
+    A long stream's older events are digested in batches first (:meth:`spill`); with content off,
+    only the first event and the last :data:`WINDOW` are kept at all (``window``)."""
 
-    __slots__ = ("blocks", "hide", "inference", "reason", "started", "usage")
+    __slots__ = ("blocks", "hide", "inference", "reason", "started", "usage", "window")
 
     def __init__(self, inference: Inference) -> None:
         self.inference = inference
@@ -157,6 +177,8 @@ class MessageEvents:
         self.reason: str | None = None
         self.usage: Any = None
         self.blocks: dict[int, list[Any]] = {}
+        #: > 0: only the first event and this many of the last are read
+        self.window = 0
 
     def _start(self, events: list[Any]) -> None:
         inference = self.inference
@@ -177,9 +199,7 @@ class MessageEvents:
             if kind == "content_block_delta":
                 block = blocks.get(event.index)
                 if block is not None:
-                    delta = event.delta
-                    piece = getattr(delta, "text", None) or getattr(delta, "partial_json", None) \
-                        or getattr(delta, "thinking", None)
+                    piece = _delta_piece(event)
                     if piece:
                         block[3].append(piece)
             elif kind == "content_block_start":
@@ -240,9 +260,15 @@ class MessageEvents:
             return
         blocks = self._blocks(events)
         if needs_estimate and inference.estimate is not None:
-            streamed = "".join("".join(b[3]) for b in blocks.values())
+            chars: float = sum(len(piece) for b in blocks.values() for piece in b[3])
+            unread = inference.chunks - len(events) if self.window else 0
+            if unread > 0:
+                # A cut stream read through a window: the events between the first and the last
+                # few were let go. Each counts as many characters as the deltas kept had on average.
+                pieces = [len(p) for p in map(_delta_piece, events) if p]
+                chars = sum(pieces) + unread * (sum(pieces) / len(pieces) if pieces else tokens.CHARS_PER_TOKEN)
             estimate_input = inference.estimate
-            inference.estimate = lambda: (estimate_input()[0], math.ceil(len(streamed) / tokens.CHARS_PER_TOKEN))
+            inference.estimate = lambda: (estimate_input()[0], math.ceil(chars / tokens.CHARS_PER_TOKEN))
         if capture:
             parts: list[dict[str, Any]] = []
             for kind, block_id, name, pieces in blocks.values():
