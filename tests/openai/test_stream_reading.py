@@ -162,14 +162,18 @@ def _long(words: list[str], usage: bool = True) -> list[dict[str, Any]]:
     return chunks + ([_chunk([], usage=_usage(7, len(words)))] if usage else [])
 
 
+@pytest.mark.parametrize("usage", [True, False], ids=["usage asked", "no usage"])
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
-async def test_with_content_off_and_usage_coming_only_the_first_and_last_chunks_are_held(is_async: bool) -> None:
-    """Content off, one choice, usage asked for: the middle chunks are let go as the user gets them,
-    and the span is the one reading every chunk gives."""
+async def test_with_content_off_only_the_first_and_last_chunks_are_held(is_async: bool, usage: bool) -> None:
+    """Content off, one choice, and usage asked for or counted from the chunks (OpenAI's own API,
+    no tools): the middle chunks are let go as the user gets them, and the span is the one
+    reading every chunk gives."""
     from llm_observatory.instrumentation.openai import _chat
 
-    words = [f" w{i}" for i in range(60)]
-    kwargs = {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True, "stream_options": {"include_usage": True}}
+    words = [" word"] * 60  # one token each: counting the chunks and tokenising the text agree
+    kwargs: dict[str, Any] = {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True}
+    if usage:
+        kwargs["stream_options"] = {"include_usage": True}
 
     async def run(window: int) -> tuple[Any, int]:
         alive: list[Any] = []
@@ -178,12 +182,12 @@ async def test_with_content_off_and_usage_coming_only_the_first_and_last_chunks_
         try:
             with capture() as cap:
                 if is_async:
-                    async for chunk in await _async_client(_long(words)).chat.completions.create(**kwargs):
+                    async for chunk in await _async_client(_long(words, usage)).chat.completions.create(**kwargs):
                         alive.append(weakref.ref(chunk))
                         del chunk  # (a chunk is let go by its reference count: no collection needed)
                         most = max(most, sum(r() is not None for r in alive))
                 else:
-                    for chunk in _client(_long(words)).chat.completions.create(**kwargs):
+                    for chunk in _client(_long(words, usage)).chat.completions.create(**kwargs):
                         alive.append(weakref.ref(chunk))
                         del chunk
                         most = max(most, sum(r() is not None for r in alive))
@@ -201,9 +205,13 @@ async def test_with_content_off_and_usage_coming_only_the_first_and_last_chunks_
     assert {k: v for k, v in windowed.attributes.items() if k != timing} == \
         {k: v for k, v in whole.attributes.items() if k != timing}
     a = windowed.attributes
-    assert a["llm.stream.chunks"] == len(words) + 3  # role, words, finish, and usage (the app asked: it saw it)
+    # role, words, finish, and the usage (the app asked: it saw it)
+    assert a["llm.stream.chunks"] == len(words) + 2 + usage
     assert a["gen_ai.response.finish_reasons"] == ("stop",)
-    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (7, len(words))
+    if usage:
+        assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (7, len(words))
+    else:
+        assert a["gen_ai.usage.output_tokens"] == len(words) and a["llm.usage.estimated"] is True
     assert a["gen_ai.response.id"] == "chatcmpl-1"
 
 
@@ -236,8 +244,10 @@ def test_a_windowed_stream_cut_before_its_usage_counts_a_token_for_each_unread_c
     assert windowed["gen_ai.usage.input_tokens"] == whole["gen_ai.usage.input_tokens"]
 
 
-@pytest.mark.parametrize("case", ["content", "two choices", "no usage"])
+@pytest.mark.parametrize("case", ["content", "two choices", "no usage, tools", "no usage, another server"])
 def test_streams_needing_their_middle_chunks_are_read_whole(case: str) -> None:
+    """Content on, several choices, or an output estimate that needs the text: tool-call arguments
+    come several tokens a chunk, and OpenAI-compatible servers may batch tokens too."""
     from llm_observatory.instrumentation.openai._chat import ChatStreamAccumulator
 
     seen: list[int] = []
@@ -249,15 +259,23 @@ def test_streams_needing_their_middle_chunks_are_read_whole(case: str) -> None:
 
     words = [f" w{i}" for i in range(10)]
     kwargs: dict[str, Any] = {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True}
-    if case != "no usage":
+    no_usage = case.startswith("no usage")
+    if not no_usage:
         kwargs["stream_options"] = {"include_usage": True}
     if case == "two choices":
         kwargs["n"] = 2
+    if case == "no usage, tools":
+        kwargs["tools"] = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    client = _client(_long(words, usage=not no_usage))
+    if case == "no usage, another server":
+        client = client.with_options(base_url="http://127.0.0.1:8000/v1")
     ChatStreamAccumulator.finish = finish  # type: ignore[method-assign]
     try:
         with capture(capture_content=case == "content") as cap:
-            list(_client(_long(words, usage=case != "no usage")).chat.completions.create(**kwargs))
+            list(client.chat.completions.create(**kwargs))
     finally:
         ChatStreamAccumulator.finish = original  # type: ignore[method-assign]
     assert seen == [0]
-    assert len(cap.spans()) == 1
+    (span,) = cap.spans()
+    if no_usage:  # the estimate read every word's text (" w1" is two tokens)
+        assert span.attributes["gen_ai.usage.output_tokens"] > len(words)  # type: ignore[index]

@@ -26,10 +26,15 @@ from ._common import (
 HIDE_USAGE_CHUNK = "hide-usage-chunk"
 #: ``Inference.state`` of a stream whose usage chunk the app requested.
 USAGE_ASKED = "usage-asked"
+#: ``Inference.state`` of a stream without usage from OpenAI's own API and without tools: its
+#: text comes one token a chunk, so counting the chunks estimates its output tokens.
+TOKEN_A_CHUNK = "token-a-chunk"
+#: The host whose chat streams send one token a chunk (OpenAI-compatible servers may batch them).
+OPENAI_HOST = "api.openai.com"
 
 #: How many of a stream's last chunks are kept when only its first and last are read (content
-#: off, one choice, usage on its way): the finish reason and usage chunks, and room for
-#: chunks a server sends after them.
+#: off, one choice, and usage on its way or counted from the chunks): the finish reason and
+#: usage chunks, and room for chunks a server sends after them.
 WINDOW = 4
 
 #: The request parameters read below besides the model, the messages and the stream options.
@@ -126,6 +131,8 @@ class ChatHandler(SdkHandler):
                 inference.state = USAGE_ASKED
             else:
                 tokens.preload(model if isinstance(model, str) else None)  # an estimate will be needed
+                if address == OPENAI_HOST and not (given(kwargs.get("tools")) or given(kwargs.get("functions"))):
+                    inference.state = TOKEN_A_CHUNK  # tool-call arguments come several tokens a chunk
             if given(messages):
                 # used only if no usage arrives: not asked for, or the stream was cut before it
                 texts = msgs.message_texts(messages)
@@ -134,11 +141,12 @@ class ChatHandler(SdkHandler):
 
     def accumulator(self, inference: Inference) -> ChatStreamAccumulator:
         acc = ChatStreamAccumulator(inference, inference.state is HIDE_USAGE_CHUNK)
-        if (inference.state in (HIDE_USAGE_CHUNK, USAGE_ASKED) and inference.choice_count == 1
+        if (inference.state in (HIDE_USAGE_CHUNK, USAGE_ASKED, TOKEN_A_CHUNK) and inference.choice_count == 1
                 and not inference.tel.capture_content and inference.provider == sc.Provider.OPENAI):
-            # Usage will arrive, and nothing is read between the first chunk and the last few.
-            # (Azure's content filter may add chunks after the last ones, and several choices
-            # finish at different times: those streams are read whole.)
+            # Usage will arrive (or the chunks count the output tokens), and nothing is read
+            # between the first chunk and the last few. (Azure's content filter may add chunks
+            # after the last ones, and several choices finish at different times: those streams
+            # are read whole.)
             acc.window = WINDOW
         return acc
 
@@ -258,8 +266,8 @@ class ChatStreamAccumulator:
             provider, model = inference.provider, inference.response_model or inference.request_model
             outputs = ["".join(t) for t in texts.values()]
             outputs += [s[1] + "".join(s[2]) for calls in tools.values() for s in calls.values()]
-            # With a window, the chunks between the first and the last few were not kept (a cut
-            # stream whose usage never came): openai sends one token a chunk, so each counts one.
+            # With a window, the chunks between the first and the last few were not kept (no usage
+            # asked, or a stream cut before it came): openai sends one token a chunk, so each counts one.
             unread = inference.chunks - len(chunks) if self.window else 0
 
             def estimate() -> tuple[int | None, int | None]:
