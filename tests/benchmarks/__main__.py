@@ -82,6 +82,22 @@ def traced(cases: dict[str, Any], calls: int, rounds: int) -> tuple[dict[str, fl
     return timings, background
 
 
+def in_bare_span(fn: Any) -> Any:
+    """``fn`` run inside a bare span (the floor's span), for the floor in context."""
+    tracer = trace.get_tracer("bench")
+
+    def run() -> None:
+        with tracer.start_as_current_span("bare") as span:
+            for i in range(12):
+                span.set_attribute(f"attr.{i}", i)
+            fn()
+    return run
+
+
+def _nothing() -> None:
+    pass
+
+
 def _bare_span() -> None:
     with trace.get_tracer("bench").start_as_current_span("bare") as span:
         for i in range(12):
@@ -159,16 +175,6 @@ def bench_openai(floor: float, calls: int, rounds: int) -> None:
                                                 stream_options={"include_usage": True}):
             pass
 
-    tracer = trace.get_tracer("bench")
-
-    def in_bare_span(fn: Any) -> Any:
-        def run() -> None:
-            with tracer.start_as_current_span("bare") as span:
-                for i in range(12):
-                    span.set_attribute(f"attr.{i}", i)
-                fn()
-        return run
-
     inst = OpenAIInstrumentor()
     # many short paired rounds: the machine's speed drifts by more than a stream's overhead in seconds
     n, n_stream = max(calls // 40, 20), max(calls // 200, 5)
@@ -176,9 +182,12 @@ def bench_openai(floor: float, calls: int, rounds: int) -> None:
     base_s, with_us_s, background_s = traced_toggled({"stream": stream}, inst.instrument, inst.uninstrument,
                                                      n_stream, rounds * 4)
     spanned = measure({"call": call, "call_span": in_bare_span(call)}, calls=n, rounds=rounds)
+    spanned_s = measure_configs({"stream": (stream, _nothing, _nothing), "span": (in_bare_span(stream), _nothing, _nothing)},
+                                calls=n_stream, rounds=rounds * 4, baseline="stream")
     row("openai: chat call (real SDK, mock transport)", base["call"], with_us["call"], floor, "<= 2",
         background["call"], spanned["call_span"] - spanned["call"])
-    row("openai: 50-chunk stream", base_s["stream"], with_us_s["stream"], floor, "<= 3", background_s["stream"])
+    row("openai: 50-chunk stream", base_s["stream"], with_us_s["stream"], floor, "<= 3", background_s["stream"],
+        spanned_s["span"] - spanned_s["stream"])
 
 
 def per_span(inst: Any, call: Any, calls: int, rounds: int) -> tuple[int, int, float, float, float, float]:
@@ -424,18 +433,18 @@ def bench_anthropic(floor: float, calls: int, rounds: int) -> None:
     n, n_stream = max(calls // 40, 20), max(calls // 200, 5)
     inst = AnthropicInstrumentor()
 
-    def nothing() -> None:
-        pass
-
     for label, make, count, target in (("call", call, n, "<= 2"), ("50-event stream", stream, n_stream, "<= 3")):
-        configs = {"none": (make(plain_client), nothing, nothing),
-                   "ours": (make(native_client if has_native else plain_client), inst.instrument, inst.uninstrument)}
+        configs = {"none": (make(plain_client), _nothing, _nothing),
+                   "ours": (make(native_client if has_native else plain_client), inst.instrument, inst.uninstrument),
+                   "span": (in_bare_span(make(plain_client)), _nothing, _nothing)}
         if has_native:
-            configs["native"] = (make(native_client), nothing, nothing)
-        t = measure_configs(configs, calls=count, rounds=rounds * 4, baseline="none")
+            configs["native"] = (make(native_client), _nothing, _nothing)
+        with background_timing(configs, count) as (after, background):
+            t = measure_configs(configs, calls=count, rounds=rounds * 4, baseline="none", after_round=after)
         if has_native:
             row(f"anthropic: the SDK's own tracing, {label}", t["none"], t["native"], floor, "-")
-        row(f"anthropic: ours (the SDK's skipped), {label}", t["none"], t["ours"], floor, target)
+        row(f"anthropic: ours (the SDK's skipped), {label}", t["none"], t["ours"], floor, target,
+            background["ours"], t["span"] - t["none"])
 
 
 def bench_redaction_and_tail(floor: float, calls: int, rounds: int) -> None:

@@ -95,14 +95,16 @@ def measure_toggled(cases: dict[str, Callable[[], Any]], on: Callable[[], None],
 
 
 def measure_configs(configs: dict[str, tuple[Callable[[], Any], Callable[[], None], Callable[[], None]]], *,
-                    calls: int, rounds: int, seed: int = 7, baseline: str | None = None) -> dict[str, float]:
+                    calls: int, rounds: int, seed: int = 7, baseline: str | None = None,
+                    after_round: Callable[[str], None] | None = None) -> dict[str, float]:
     """Median seconds per call of each ``(fn, set_up, tear_down)`` configuration, all in one loop.
 
     The configurations run round-robin, in a new random order each round (fixed seed): on these
     machines the batch that runs just before another shifts its time by up to ~20%, and a
     shuffled order spreads that evenly instead of charging it to one configuration. With
     ``baseline``, every other configuration is that one's median plus the median of its
-    per-round differences from it (paired samples, blind to the machine's drift).
+    per-round differences from it (paired samples, blind to the machine's drift). ``after_round``
+    runs after each batch (untimed), with the configuration's name.
     """
     import random
 
@@ -129,6 +131,8 @@ def measure_configs(configs: dict[str, tuple[Callable[[], Any], Callable[[], Non
             gc.enable()
             settle()
             down()
+            if after_round is not None:
+                after_round(name)
     medians = {name: statistics.median(values) for name, values in samples.items()}
     if baseline is not None:
         base = samples[baseline]
