@@ -162,6 +162,40 @@ def _long(words: list[str], usage: bool = True) -> list[dict[str, Any]]:
     return chunks + ([_chunk([], usage=_usage(7, len(words)))] if usage else [])
 
 
+def _windowed_and_whole(module: Any, read: Any) -> tuple[Any, Any]:
+    """The attributes of the span ``read()`` makes with ``module.WINDOW`` as it is (4), and with 0
+    (the stream read whole)."""
+    results = []
+    for window in (4, 0):
+        with pytest.MonkeyPatch.context() as patch, capture() as cap:
+            patch.setattr(module, "WINDOW", window)
+            read()
+        (span,) = cap.spans()
+        results.append(span.attributes)
+    return results[0], results[1]
+
+
+async def _most_held(stream: Any) -> int:
+    """Read a stream; the most of its chunks alive at once, besides the one the loop holds (weak
+    references: a chunk is let go by its reference count, no collection needed)."""
+    alive: list[Any] = []
+    most = 0
+
+    def see(chunk: Any) -> None:
+        nonlocal most
+        most = max(most, sum(r() is not None for r in alive))
+        alive.append(weakref.ref(chunk))
+
+    if hasattr(stream, "__aiter__"):
+        async for chunk in stream:
+            see(chunk)
+    else:
+        for chunk in stream:
+            see(chunk)
+    del chunk
+    return max(most, sum(r() is not None for r in alive))
+
+
 @pytest.mark.parametrize("usage", [True, False], ids=["usage asked", "no usage"])
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 async def test_with_content_off_only_the_first_and_last_chunks_are_held(is_async: bool, usage: bool) -> None:
@@ -176,23 +210,13 @@ async def test_with_content_off_only_the_first_and_last_chunks_are_held(is_async
         kwargs["stream_options"] = {"include_usage": True}
 
     async def run(window: int) -> tuple[Any, int]:
-        alive: list[Any] = []
-        most = 0
-        _chat.WINDOW = window
-        try:
-            with capture() as cap:
-                if is_async:
-                    async for chunk in await _async_client(_long(words, usage)).chat.completions.create(**kwargs):
-                        alive.append(weakref.ref(chunk))
-                        del chunk  # (a chunk is let go by its reference count: no collection needed)
-                        most = max(most, sum(r() is not None for r in alive))
-                else:
-                    for chunk in _client(_long(words, usage)).chat.completions.create(**kwargs):
-                        alive.append(weakref.ref(chunk))
-                        del chunk
-                        most = max(most, sum(r() is not None for r in alive))
-        finally:
-            _chat.WINDOW = 4
+        with pytest.MonkeyPatch.context() as patch, capture() as cap:
+            patch.setattr(_chat, "WINDOW", window)
+            if is_async:
+                stream = await _async_client(_long(words, usage)).chat.completions.create(**kwargs)
+            else:
+                stream = _client(_long(words, usage)).chat.completions.create(**kwargs)
+            most = await _most_held(stream)
         (span,) = cap.spans()
         return span, most
 
@@ -222,22 +246,15 @@ def test_a_windowed_stream_cut_before_its_usage_counts_a_token_for_each_unread_c
 
     words = [" word"] * 30
     chunks = _long(words)
-    results = []
-    for window in (4, 0):
-        _chat.WINDOW = window
-        try:
-            with capture() as cap:
-                stream = _client(chunks).chat.completions.create(
-                    model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True})
-                for i, _ in enumerate(stream):
-                    if i == 20:  # the role chunk and 20 words seen
-                        break
-                stream.close()
-        finally:
-            _chat.WINDOW = 4
-        (span,) = cap.spans()
-        results.append(span.attributes)
-    windowed, whole = results
+    def read() -> None:
+        stream = _client(chunks).chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True})
+        for i, _ in enumerate(stream):
+            if i == 20:  # the role chunk and 20 words seen
+                break
+        stream.close()
+
+    windowed, whole = _windowed_and_whole(_chat, read)
     assert windowed["llm.usage.estimated"] is True
     assert windowed["gen_ai.response.finish_reasons"] == ("error",)
     assert windowed["gen_ai.usage.output_tokens"] == whole["gen_ai.usage.output_tokens"] == 20
@@ -279,3 +296,64 @@ def test_streams_needing_their_middle_chunks_are_read_whole(case: str) -> None:
     (span,) = cap.spans()
     if no_usage:  # the estimate read every word's text (" w1" is two tokens)
         assert span.attributes["gen_ai.usage.output_tokens"] > len(words)  # type: ignore[index]
+
+
+# --- Responses streams --------------------------------------------------------------------------
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_a_responses_stream_with_content_off_holds_its_first_and_last_events_only(is_async: bool) -> None:
+    """The terminal event carries the whole response: the middle events are let go as the user
+    gets them, and the span is the one reading every event gives."""
+    from llm_observatory.instrumentation.openai import _responses
+
+    from .conftest import make_client
+    from .fake_openai import FakeOpenAI
+
+    fake = FakeOpenAI(answer=" ".join(["word"] * 60))
+
+    async def run(window: int) -> tuple[Any, int]:
+        with pytest.MonkeyPatch.context() as patch, capture() as cap:
+            patch.setattr(_responses, "WINDOW", window)
+            stream = make_client(fake, is_async=is_async).responses.create(model="gpt-4o-mini", input="hi", stream=True)
+            most = await _most_held(await stream if is_async else stream)
+        (span,) = cap.spans()
+        return span, most
+
+    windowed, held = await run(4)
+    whole, held_whole = await run(0)
+    from llm_observatory.instrumentation._core import _stream
+
+    assert held <= 1 + 4
+    if _stream.SPILL_AT > 60:  # (not when every other event was spilled)
+        assert held_whole > 60
+    timing = "gen_ai.response.time_to_first_chunk"
+    assert {k: v for k, v in windowed.attributes.items() if k != timing} == \
+        {k: v for k, v in whole.attributes.items() if k != timing}
+    assert windowed.attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    assert windowed.attributes["llm.stream.chunks"] == 60 + 8  # four events before the text, four after
+
+
+def test_a_windowed_responses_stream_cut_mid_text_counts_a_token_for_each_unread_event() -> None:
+    """Cut mid-text, the unread events count one token each (one a text delta), so the estimate is
+    the one made from the text, plus the few structural events it could not tell apart."""
+    from llm_observatory.instrumentation.openai import _responses
+
+    from .conftest import make_client
+    from .fake_openai import FakeOpenAI
+
+    fake = FakeOpenAI(answer=" ".join(["word"] * 30))
+    def read() -> None:
+        stream = make_client(fake).responses.create(model="gpt-4o-mini", input="hi", stream=True)
+        deltas = 0
+        for event in stream:
+            deltas += event.type == "response.output_text.delta"
+            if deltas == 20:
+                break
+        stream.close()
+
+    windowed, whole = _windowed_and_whole(_responses, read)
+    assert windowed["llm.usage.estimated"] is True and windowed["gen_ai.response.finish_reasons"] == ("error",)
+    assert whole["gen_ai.usage.output_tokens"] == 20
+    # in_progress, output_item.added and content_part.added were not kept, and count one each
+    assert windowed["gen_ai.usage.output_tokens"] == 20 + 3
+    assert windowed["gen_ai.usage.input_tokens"] == whole["gen_ai.usage.input_tokens"]
+    assert windowed["gen_ai.response.id"] == whole["gen_ai.response.id"] == "resp_0415a3de5d30"

@@ -23,6 +23,9 @@ from ._common import (
 )
 
 _TERMINAL_EVENTS = {"response.completed", "response.incomplete", "response.failed"}
+#: With content capture off, the events a stream keeps after its first: the terminal event (last,
+#: with the whole response) and the ones just before it.
+WINDOW = 4
 _INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
 
@@ -179,13 +182,17 @@ class ResponsesHandler(SdkHandler):
 
 class ResponseEvents:
     """Reads a Responses stream at its end: the final response event carries everything. A long
-    stream's older events are digested in batches first (:meth:`spill`)."""
+    stream's older events are digested in batches first (:meth:`spill`); with content capture
+    off, only the first event and the last few are kept (``window``)."""
 
-    __slots__ = ("created", "hide", "inference", "terminal", "texts")
+    __slots__ = ("created", "hide", "inference", "terminal", "texts", "window")
 
     def __init__(self, inference: Inference) -> None:
         self.inference = inference
         self.hide = None
+        #: > 0: only the first event and this many of the last are read (see ``_stream``). Not
+        #: for Azure, whose content filter may send events of its own at the end.
+        self.window = WINDOW if not inference.tel.capture_content and inference.provider == sc.Provider.OPENAI else 0
         #: from spilled events: the ``response.created`` and terminal events, the text deltas
         self.created: Any = None
         self.terminal: Any = None
@@ -227,9 +234,12 @@ class ResponseEvents:
         text = "".join(self.texts)
         if estimate_input is not None:
             provider, model = inference.provider, inference.response_model or inference.request_model
+            # With a window, the events between the first and the last few were not kept: openai
+            # sends one token a text delta, so each counts one (the few structural events too).
+            unread = inference.chunks - len(events) if self.window else 0
 
             def estimate() -> tuple[int | None, int | None]:
-                return estimate_input()[0], tokens.count_text(text, provider, model)
+                return estimate_input()[0], unread + tokens.count_text(text, provider, model)
 
             inference.estimate = estimate
         if capture:
