@@ -225,3 +225,30 @@ def test_sampling_off_still_counts(client: Any) -> None:
         client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
     assert cap.spans() == []
     assert cap.metrics()["llm.client.cost"][0]["value"] > 0
+
+
+@pytest.mark.parametrize("content", [False, True], ids=["content off", "content on"])
+@pytest.mark.parametrize("stream", [False, True], ids=["call", "stream"])
+def test_one_shot_iterators_reach_the_sdk_unread(stream: bool, content: bool, instrumented: Any) -> None:
+    """Messages, a system prompt or tools given as generators are the SDK's to read: reading them
+    first would send empty lists. The request sent is the same with and without instrumentation."""
+    def call(fake: FakeAnthropic) -> None:
+        result = make_client(fake).messages.create(
+            model=MODEL, max_tokens=10, messages=iter(MESSAGES), stream=stream,
+            system=(b for b in [{"type": "text", "text": "Be brief."}]),
+            tools=iter([{"name": "lookup", "input_schema": {"type": "object"}}]))
+        if stream:
+            list(result)
+
+    traced_fake, plain_fake = FakeAnthropic(), FakeAnthropic()
+    with capture(capture_content=content) as cap:
+        call(traced_fake)
+    assert len(cap.spans()) == 1
+    instrumented.uninstrument()
+    try:
+        call(plain_fake)
+    finally:
+        instrumented.instrument()
+    assert [r["body"] for r in traced_fake.requests] == [r["body"] for r in plain_fake.requests]
+    body = traced_fake.requests[0]["body"]
+    assert body["messages"] and body["system"] and body["tools"]

@@ -95,6 +95,39 @@ def test_same_results_with_and_without_instrumentation(name: str, call: Callable
     assert _dump(traced) == _dump(plain)
 
 
+def _one_shot_scenarios() -> list[tuple[str, Callable[[Any], Any]]]:
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+    return [
+        ("chat", lambda c: c.chat.completions.create(model="gpt-4o-mini", messages=iter(MESSAGES),
+                                                     tools=(t for t in [tool]))),
+        ("stream", lambda c: list(c.chat.completions.create(model="gpt-4o-mini", messages=iter(MESSAGES),
+                                                            stream=True))),
+        ("responses-stream", lambda c: list(c.responses.create(
+            model="gpt-4o-mini", input="hi", stream=True, tools=iter([{"type": "function", "name": "f"}])))),
+        ("completions-stream", lambda c: list(c.completions.create(model="gpt-3.5-turbo-instruct",
+                                                                   prompt=iter([1, 2, 3]), stream=True))),
+    ]
+
+
+@pytest.mark.parametrize("content", [False, True], ids=["content off", "content on"])
+@pytest.mark.parametrize(("name", "call"), _one_shot_scenarios(), ids=[n for n, _ in _one_shot_scenarios()])
+def test_one_shot_iterators_reach_the_sdk_unread(name: str, call: Callable[[Any], Any], content: bool,
+                                                  instrumented: Any) -> None:
+    """Messages, tools or a prompt given as a generator are the SDK's to read: reading them first
+    would send an empty list. The request sent is the same with and without instrumentation."""
+    traced_fake, plain_fake = FakeOpenAI(), FakeOpenAI()
+    with capture(capture_content=content) as cap:
+        call(make_client(traced_fake))
+    assert len(cap.spans()) == 1
+    instrumented.uninstrument()
+    try:
+        call(make_client(plain_fake))
+    finally:
+        instrumented.instrument()
+    assert [r["body"] for r in traced_fake.requests] == [r["body"] for r in plain_fake.requests]
+    assert any(traced_fake.requests[0]["body"].get(k) for k in ("messages", "tools", "prompt"))
+
+
 @pytest.mark.parametrize("status", [404, 429])
 def test_same_exception_with_and_without_instrumentation(status: int, instrumented: Any) -> None:
     def fail() -> BaseException:

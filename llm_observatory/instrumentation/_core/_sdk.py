@@ -19,6 +19,22 @@ def given(value: Any) -> TypeGuard[Any]:
     return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
 
 
+def readable(value: Any) -> TypeGuard[Any]:
+    """``given(value)``, and safe for us to read: not a one-shot iterator (a generator of messages),
+    which reading would empty before the SDK sends it."""
+    if type(value) in _SEQUENCES:
+        return True
+    if not given(value):
+        return False
+    try:
+        return iter(value) is not value
+    except TypeError:  # not iterable: a single value
+        return True
+
+
+_SEQUENCES = (list, tuple, str, dict)
+
+
 def param(kwargs: dict[str, Any], name: str) -> Any:
     """A request parameter, also when sent through ``extra_body`` (as SDKs without the argument need)."""
     value = kwargs.get(name)

@@ -13,7 +13,7 @@ from ...pricing import tokens
 from .._core._guard import report
 from .._core._inference import Inference
 from .._core._messages import field, message, text_part, tool_call_part
-from .._core._sdk import SdkHandler, given, param, server_of
+from .._core._sdk import SdkHandler, given, param, readable, server_of
 from .._core._stream import trace_stream
 from .._core._telemetry import Telemetry
 from . import _content as content
@@ -117,18 +117,18 @@ class MessagesHandler(SdkHandler):
         inference = Inference(tel, sc.Operation.CHAT, provider, model if isinstance(model, str) else None,
                               server_address=address, server_port=port, attributes=attrs, stream=stream)
         tools = kwargs.get("tools")
-        if given(tools) and tools:
+        if readable(tools) and tools:
             inference.tool_definitions = content.tool_definitions(tools, tel.capture_content)
         messages = kwargs.get("messages")
         system = kwargs.get("system")
         if tel.capture_content:
-            if given(messages):
+            if readable(messages):
                 inference.input_messages = content.input_messages(messages)
-            if given(system):
+            if readable(system):
                 inference.system_instructions = content.system_parts(system)
-        if stream and given(messages):
+        if stream and readable(messages):
             texts = [content.texts(field(m, "content")) for m in messages]
-            if given(system):
+            if readable(system):
                 texts.append(content.texts(system))
             inference.estimate = lambda: (tokens.count_messages(texts, provider, model), None)
         return inference

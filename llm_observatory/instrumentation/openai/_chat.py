@@ -19,6 +19,7 @@ from ._common import (
     count,
     given,
     raw_mode,
+    readable,
     response_refinements,
 )
 
@@ -115,10 +116,10 @@ class ChatHandler(SdkHandler):
             if given(n) and isinstance(n, int):
                 inference.choice_count = n
             tools = kwargs.get("tools")
-            if given(tools) and tools:
+            if readable(tools) and tools:
                 inference.tool_definitions = msgs.tool_definitions(tools, tel.capture_content)
         messages = kwargs.get("messages")
-        if tel.capture_content and given(messages):
+        if tel.capture_content and readable(messages):
             inference.input_messages = msgs.input_messages(messages)
         if stream:
             options = kwargs.get("stream_options")
@@ -133,7 +134,7 @@ class ChatHandler(SdkHandler):
                 tokens.preload(model if isinstance(model, str) else None)  # an estimate will be needed
                 if address == OPENAI_HOST and not (given(kwargs.get("tools")) or given(kwargs.get("functions"))):
                     inference.state = TOKEN_A_CHUNK  # tool-call arguments come several tokens a chunk
-            if given(messages):
+            if readable(messages):
                 # used only if no usage arrives: not asked for, or the stream was cut before it
                 texts = msgs.message_texts(messages)
                 inference.estimate = lambda: (tokens.count_messages(texts, provider, model), None)

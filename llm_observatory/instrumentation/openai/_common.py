@@ -7,10 +7,19 @@ from typing import Any
 
 from ... import semconv as sc
 from .._core._inference import Inference
-from .._core._sdk import RAW_RESPONSE_HEADER, given, is_raw_response, param, raw_mode, server_of, unwrap_raw
+from .._core._sdk import (
+    RAW_RESPONSE_HEADER,
+    given,
+    is_raw_response,
+    param,
+    raw_mode,
+    readable,
+    server_of,
+    unwrap_raw,
+)
 
 __all__ = ["RAW_RESPONSE_HEADER", "client_info", "common_request_attributes", "count", "details",
-           "given", "is_raw_response", "raw_mode", "response_refinements", "unwrap_raw"]
+           "given", "is_raw_response", "raw_mode", "readable", "response_refinements", "unwrap_raw"]
 
 def client_info(instance: Any) -> tuple[str, str | None, int | None]:
     """``(provider, server.address, server.port)`` of the client behind a resource instance."""

@@ -12,7 +12,7 @@ from .._core._inference import Inference
 from .._core._messages import message, text_part
 from .._core._sdk import SdkHandler
 from .._core._telemetry import Telemetry
-from ._common import client_info, common_request_attributes, given
+from ._common import client_info, common_request_attributes, given, readable
 
 
 class EmbeddingsHandler(SdkHandler):
@@ -69,7 +69,8 @@ class CompletionsHandler(SdkHandler):
         if given(n) and isinstance(n, int):
             inference.choice_count = n
         prompt = kwargs.get("prompt")
-        prompts = [prompt] if isinstance(prompt, str) else [p for p in prompt or () if isinstance(p, str)]
+        prompts = [prompt] if isinstance(prompt, str) else [p for p in prompt if isinstance(p, str)] \
+            if readable(prompt) else []
         if tel.capture_content:
             inference.input_messages = [message("user", [text_part(p)]) for p in prompts]
         if stream:

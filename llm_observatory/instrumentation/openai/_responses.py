@@ -19,6 +19,7 @@ from ._common import (
     common_request_attributes,
     details,
     given,
+    readable,
     response_refinements,
 )
 
@@ -155,16 +156,18 @@ class ResponsesHandler(SdkHandler):
         inference = Inference(tel, sc.Operation.CHAT, provider, model if isinstance(model, str) else None,
                               server_address=address, server_port=port, attributes=attrs, stream=stream)
         tools = kwargs.get("tools")
-        if given(tools) and tools:
+        if readable(tools) and tools:
             inference.tool_definitions = msgs.tool_definitions(tools, tel.capture_content)
         value = kwargs.get("input")
+        if not readable(value):
+            value = None
         if tel.capture_content:
-            if given(value):
+            if value is not None:
                 inference.input_messages = input_messages(value)
             instructions = kwargs.get("instructions")
             if isinstance(instructions, str):
                 inference.system_instructions = [text_part(instructions)]
-        if stream and given(value):
+        if stream and value is not None:
             tokens.preload(model if isinstance(model, str) else None)
             texts = input_texts(value)
             instructions = kwargs.get("instructions")
