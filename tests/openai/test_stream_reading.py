@@ -261,7 +261,8 @@ def test_a_windowed_stream_cut_before_its_usage_counts_a_token_for_each_unread_c
     assert windowed["gen_ai.usage.input_tokens"] == whole["gen_ai.usage.input_tokens"]
 
 
-@pytest.mark.parametrize("case", ["content", "two choices", "no usage, tools", "no usage, another server"])
+@pytest.mark.parametrize("case", ["content", "two choices", "no usage, tools", "no usage, audio",
+                                  "no usage, another server"])
 def test_streams_needing_their_middle_chunks_are_read_whole(case: str) -> None:
     """Content on, several choices, or an output estimate that needs the text: tool-call arguments
     come several tokens a chunk, and OpenAI-compatible servers may batch tokens too."""
@@ -283,6 +284,8 @@ def test_streams_needing_their_middle_chunks_are_read_whole(case: str) -> None:
         kwargs["n"] = 2
     if case == "no usage, tools":
         kwargs["tools"] = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    if case == "no usage, audio":
+        kwargs["audio"] = {"voice": "alloy", "format": "pcm16"}
     client = _client(_long(words, usage=not no_usage))
     if case == "no usage, another server":
         client = client.with_options(base_url="http://127.0.0.1:8000/v1")
