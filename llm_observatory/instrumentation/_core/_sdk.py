@@ -19,6 +19,9 @@ def given(value: Any) -> TypeGuard[Any]:
     return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
 
 
+_SEQUENCES = (list, tuple, str, dict)
+
+
 def readable(value: Any) -> TypeGuard[Any]:
     """``given(value)``, and safe for us to read: not a one-shot iterator (a generator of messages),
     which reading would empty before the SDK sends it."""
@@ -30,9 +33,6 @@ def readable(value: Any) -> TypeGuard[Any]:
         return iter(value) is not value
     except TypeError:  # not iterable: a single value
         return True
-
-
-_SEQUENCES = (list, tuple, str, dict)
 
 
 def param(kwargs: dict[str, Any], name: str) -> Any:

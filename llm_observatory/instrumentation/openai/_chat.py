@@ -34,7 +34,7 @@ TOKEN_A_CHUNK = "token-a-chunk"
 OPENAI_HOST = "api.openai.com"
 #: Requests whose streams are not counted a token a chunk: tool-call arguments come several tokens a
 #: chunk, and audio chunks carry audio.
-_NOT_A_TOKEN_A_CHUNK = ("tools", "functions", "audio")
+_CHUNKS_NOT_TOKENS = ("tools", "functions", "audio")
 
 #: How many of a stream's last chunks are kept when only its first and last are read (content
 #: off, one choice, and usage on its way or counted from the chunks): the finish reason and
@@ -135,7 +135,7 @@ class ChatHandler(SdkHandler):
                 inference.state = USAGE_ASKED
             else:
                 tokens.preload(model if isinstance(model, str) else None)  # an estimate will be needed
-                if address == OPENAI_HOST and not any(given(kwargs.get(k)) for k in _NOT_A_TOKEN_A_CHUNK):
+                if address == OPENAI_HOST and not any(given(kwargs.get(k)) for k in _CHUNKS_NOT_TOKENS):
                     inference.state = TOKEN_A_CHUNK
             if readable(messages):
                 # used only if no usage arrives: not asked for, or the stream was cut before it

@@ -69,8 +69,11 @@ class CompletionsHandler(SdkHandler):
         if given(n) and isinstance(n, int):
             inference.choice_count = n
         prompt = kwargs.get("prompt")
-        prompts = [prompt] if isinstance(prompt, str) else [p for p in prompt if isinstance(p, str)] \
-            if readable(prompt) else []
+        prompts: list[str] = []
+        if isinstance(prompt, str):
+            prompts = [prompt]
+        elif readable(prompt):  # (prompts of token ids give no text)
+            prompts = [p for p in prompt if isinstance(p, str)]
         if tel.capture_content:
             inference.input_messages = [message("user", [text_part(p)]) for p in prompts]
         if stream:
