@@ -240,6 +240,19 @@ def test_cut_before_the_usage_chunk_is_estimated(fake: FakeOpenAI) -> None:
     assert a["gen_ai.usage.output_tokens"] == 2  # "This is" arrived: two o200k tokens
 
 
+class _Recorder:
+    """A stream handler that keeps the chunks ``finish`` gets (with an optional ``window``)."""
+
+    hide = None
+
+    def __init__(self, window: int = 0) -> None:
+        self.window = window
+        self.seen: list[int] = []
+
+    def finish(self, chunks: list[int]) -> None:
+        self.seen = chunks
+
+
 def test_a_stream_of_an_unknown_shape_is_proxied() -> None:
     """A stream without the SDK's private item generator is traced through a transparent proxy."""
     from llm_observatory.instrumentation._core._inference import Inference
@@ -259,17 +272,8 @@ def test_a_stream_of_an_unknown_shape_is_proxied() -> None:
         def close(self) -> None:
             pass
 
-    class Handler:
-        hide = None
-
-        def __init__(self) -> None:
-            self.seen: list[int] = []
-
-        def finish(self, chunks: list[int]) -> None:
-            self.seen = chunks
-
     with capture() as cap:
-        handler = Handler()
+        handler = _Recorder()
         inference = Inference(current(), "chat", "openai", "gpt-4o-mini", stream=True)
         traced = trace_stream(Chunks(), inference, handler, is_async=False)
         assert isinstance(traced, SyncStreamProxy) and isinstance(traced, Chunks)
@@ -301,21 +305,11 @@ def test_a_handler_with_a_window_gets_the_first_chunk_and_the_last_few(proxied: 
         def close(self) -> None:
             pass
 
-    class Handler:
-        hide = None
-        window = 3
-
-        def __init__(self) -> None:
-            self.seen: list[int] = []
-
-        def finish(self, chunks: list[int]) -> None:
-            self.seen = chunks
-
     stream = Chunks()
     if proxied:
         stream._iterator = iter(list(range(1, 11)))  # type: ignore[assignment]  # not a generator: proxied
     with capture():
-        handler = Handler()
+        handler = _Recorder(window=3)
         inference = Inference(current(), "chat", "openai", "gpt-4o-mini", stream=True)
         traced = trace_stream(stream, inference, handler, is_async=False)
         assert list(traced) == list(range(1, 11))

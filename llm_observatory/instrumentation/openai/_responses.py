@@ -177,7 +177,12 @@ class ResponsesHandler(SdkHandler):
         return inference
 
     def accumulator(self, inference: Inference) -> ResponseEvents:
-        return ResponseEvents(inference)
+        events = ResponseEvents(inference)
+        if not inference.tel.capture_content and inference.provider == sc.Provider.OPENAI:
+            # The terminal event carries the whole response: nothing between the first event and
+            # the last few is read. (Azure's content filter may send events of its own at the end.)
+            events.window = WINDOW
+        return events
 
     def record(self, inference: Inference, result: Any) -> None:
         record_response(inference, result)
@@ -193,9 +198,8 @@ class ResponseEvents:
     def __init__(self, inference: Inference) -> None:
         self.inference = inference
         self.hide = None
-        #: > 0: only the first event and this many of the last are read (see ``_stream``). Not
-        #: for Azure, whose content filter may send events of its own at the end.
-        self.window = WINDOW if not inference.tel.capture_content and inference.provider == sc.Provider.OPENAI else 0
+        #: > 0: only the first event and this many of the last are read (see ``_stream``)
+        self.window = 0
         #: from spilled events: the ``response.created`` and terminal events, the text deltas
         self.created: Any = None
         self.terminal: Any = None
