@@ -316,3 +316,92 @@ def test_a_windowed_stream_cut_early_estimates_its_unread_events_from_the_kept_o
     estimated, read = windowed.attributes["gen_ai.usage.output_tokens"], whole.attributes["gen_ai.usage.output_tokens"]
     assert read <= estimated <= read * 1.1
     assert windowed.attributes["gen_ai.usage.input_tokens"] == whole.attributes["gen_ai.usage.input_tokens"] == 13
+
+
+class SigningAnthropic(anthropic.Anthropic):
+    """Signs every header it is given in ``_prepare_request``, as the SDK's Bedrock client does (SigV4)."""
+
+    def _prepare_request(self, request: Any) -> None:
+        request.headers["x-signed-headers"] = ",".join(sorted(request.headers.keys()))
+
+
+class AsyncSigningAnthropic(anthropic.AsyncAnthropic):
+    async def _prepare_request(self, request: Any) -> None:
+        request.headers["x-signed-headers"] = ",".join(sorted(request.headers.keys()))
+
+
+def _signed_and_sent(fake: FakeAnthropic, cls: Any, is_async: bool, tracer_provider: Any,
+                     stale: bool = True) -> list[tuple[str, str]]:
+    """Each request's signed headers and the header names it went out with; with ``stale``, an
+    old ``traceparent`` is among the client's default headers."""
+    defaults = {"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"} if stale else None
+    client = cls(api_key="k", max_retries=0, default_headers=defaults,
+                 http_client=(httpx.AsyncClient if is_async else httpx.Client)(transport=fake.transport()),
+                 open_telemetry={"tracer_provider": tracer_provider})
+    if is_async:
+        import asyncio
+
+        async def calls() -> None:
+            await client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
+            async for _ in await client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES, stream=True):
+                pass
+        asyncio.run(calls())
+    else:
+        client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
+        list(client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES, stream=True))
+    sent = fake.requests[-2:]
+    return [(r["headers"]["x-signed-headers"], ",".join(sorted(r["headers"]))) for r in sent]
+
+
+@needs_native
+@pytest.mark.parametrize("is_async", [False, True])
+def test_trace_context_goes_on_after_a_signing_client_signed(instrumented: Any, is_async: bool) -> None:
+    """As the SDK does with its own span's: no signature covers the trace headers (a proxy or an
+    HTTP-level instrumentation that rewrites ``traceparent`` would break it)."""
+    cls = AsyncSigningAnthropic if is_async else SigningAnthropic
+    fake = FakeAnthropic()
+    with capture() as cap:
+        ours = _signed_and_sent(fake, cls, is_async, cap.tracer_provider)
+    spans = cap.spans()
+    assert [s.instrumentation_scope.name for s in spans] == ["llm_observatory"] * 2
+    for span, request in zip(spans, fake.requests, strict=True):
+        assert request["headers"]["traceparent"] == f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-01"
+    instrumented.uninstrument()
+    try:
+        with capture() as cap:
+            native = _signed_and_sent(fake, cls, is_async, cap.tracer_provider)
+        assert [s.instrumentation_scope.name for s in cap.spans()] == [NATIVE_SCOPE] * 2
+    finally:
+        instrumented.instrument()
+    assert ours == native
+    assert all("traceparent" not in signed.split(",") and "traceparent" in sent.split(",") for signed, sent in ours)
+
+
+@needs_native
+def test_a_signing_client_defined_after_instrumenting_sends_no_trace_context_rather_than_sign_it() -> None:
+    class LateSigningAnthropic(SigningAnthropic):
+        def _prepare_request(self, request: Any) -> None:
+            request.headers["x-signed-headers"] = "late:" + ",".join(sorted(request.headers.keys()))
+
+    fake = FakeAnthropic()
+    with capture() as cap:
+        [(signed, sent)] = _signed_and_sent(fake, LateSigningAnthropic, False, cap.tracer_provider,
+                                              stale=False)[-1:]
+    assert len([s for s in cap.spans() if s.name.startswith("chat")]) == 2
+    assert "traceparent" not in signed.split(",") and "traceparent" not in sent.split(",")
+
+
+@needs_native
+@pytest.mark.parametrize("cloud", ["bedrock", "vertex"])
+def test_the_sdks_authenticating_clients_send_our_trace_context(fake: FakeAnthropic, cloud: str) -> None:
+    """Their ``_prepare_request`` (which authenticates, or signs) is wrapped too."""
+    with capture() as cap:
+        options: dict[str, Any] = {"http_client": httpx.Client(transport=fake.transport()), "max_retries": 0,
+                                   "open_telemetry": {"tracer_provider": cap.tracer_provider}}
+        client = anthropic.AnthropicBedrock(aws_region="us-east-1", api_key="k", **options) if cloud == "bedrock" \
+            else anthropic.AnthropicVertex(region="us-east5", project_id="p", access_token="t", **options)
+        client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
+    span = one(cap)
+    [request] = fake.requests
+    assert request["headers"]["authorization"] in ("Bearer k", "Bearer t")
+    assert request["headers"]["traceparent"] == f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-01"

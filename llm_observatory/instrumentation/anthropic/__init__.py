@@ -5,14 +5,16 @@ trace, the client has no tracer while the call runs (the SDK's own path for a cl
 tracing, which skips its span and all the work for it) and ours is the one inference span,
 with our cost, metrics, content handling and redaction, whether the application left native
 tracing on, turned it off, or configured it. The trace context still goes out on the request
-whenever the SDK would have sent its own. Calls we do not trace (files, batches, models, ...)
+whenever the SDK would have sent its own, where the SDK puts it (after ``_prepare_request``, which
+may sign the headers). Calls we do not trace (files, batches, models, ...)
 keep their native spans.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -59,22 +61,92 @@ def _no_tracer_inside_ours(tracer_of: Callable[[Any], Any], doc: str | None) -> 
     return property(_tracer, doc=doc)
 
 
-def _propagate_like_the_sdk(tracer_of: Callable[[Any], Any]) -> Any:
-    """Put our span's trace context on the request wherever the SDK would have put its own span's
-    (``tracer_of``: the client's own tracer, read past our ``_tracer``)."""
+#: Client class → the class whose ``_prepare_request`` it runs.
+_preparers: dict[type, type] = {}
 
-    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        request = wrapped(*args, **kwargs)
+
+def _preparer(cls: type) -> type:
+    """The class whose ``_prepare_request`` the client class ``cls`` runs."""
+    owner = _preparers.get(cls)
+    if owner is None:
+        owner = _preparers[cls] = next((c for c in cls.__mro__ if "_prepare_request" in vars(c)), object)
+    return owner
+
+
+def _trace_headers(instance: Any, tracer_of: Callable[[Any], Any]) -> dict[str, str] | None:
+    """Our span's trace context as headers, when the SDK would have sent its own span's."""
+    options = getattr(instance, "_open_telemetry", None)
+    if not (isinstance(options, dict) and options.get("propagation", True) and tracer_of(instance) is not None):
+        return None
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def _propagate_like_the_sdk(owner: type, tracer_of: Callable[[Any], Any], is_async: bool) -> Any:
+    """Wrap ``owner._prepare_request`` (which may sign the request's headers) to do what the SDK
+    does with its own span's trace context around it: take any trace headers off, then put ours on
+    after, so no signature covers them (``tracer_of``: the client's own tracer, read past our
+    ``_tracer``). Only the class a client runs ``_prepare_request`` from does it: a subclass
+    defined after instrumenting that overrides it sends no trace context rather than sign it."""
+
+    def before(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, str]] | None:
         try:
-            if otel_context.get_value(ACTIVE_KEY):
-                options = getattr(instance, "_open_telemetry", None)
-                if isinstance(options, dict) and options.get("propagation", True) and tracer_of(instance) is not None:
-                    propagate.inject(request.headers)
+            if not otel_context.get_value(ACTIVE_KEY) or _preparer(type(instance)) is not owner:
+                return None
+            headers = _trace_headers(instance, tracer_of)
+            if not headers:
+                return None
+            request = args[0] if args else kwargs["request"]
+            for key in headers:
+                if key in request.headers:
+                    del request.headers[key]
+            return request, headers
         except Exception as exc:
             report("anthropic.propagation", exc)
-        return request
+            return None
+
+    def after(pending: tuple[Any, dict[str, str]]) -> None:
+        try:
+            pending[0].headers.update(pending[1])
+        except Exception as exc:
+            report("anthropic.propagation", exc)
+
+    if is_async:
+        async def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            pending = before(instance, args, kwargs)
+            result = await wrapped(*args, **kwargs)
+            if pending is not None:
+                after(pending)
+            return result
+
+        return async_wrapper
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        pending = before(instance, args, kwargs)
+        result = wrapped(*args, **kwargs)
+        if pending is not None:
+            after(pending)
+        return result
 
     return wrapper
+
+
+def _request_preparers(base_client: Any) -> Iterator[tuple[type, bool]]:
+    """The client classes that define ``_prepare_request`` (the SDK's Bedrock, Vertex, ... clients
+    sign or authenticate requests there), and whether theirs is async."""
+    seen: set[type] = set()
+    todo = [cls for cls in (getattr(base_client, "SyncAPIClient", None), getattr(base_client, "AsyncAPIClient", None))
+            if isinstance(cls, type)]
+    while todo:
+        cls = todo.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        todo.extend(cls.__subclasses__())
+        method = vars(cls).get("_prepare_request")
+        if method is not None:
+            yield cls, inspect.iscoroutinefunction(method)
 
 
 def _end_helper(helper: Any) -> None:
@@ -143,7 +215,9 @@ class AnthropicInstrumentor(ObservatoryInstrumentor):
             if isinstance(native, property) and native.fget is not None:
                 tracer_of = native.fget
                 self.replace(base_client.BaseClient, "_tracer", _no_tracer_inside_ours(tracer_of, native.__doc__))
-            self.wrap(base_client.BaseClient, "_build_request", _propagate_like_the_sdk(tracer_of))
+            _preparers.clear()
+            for owner, is_async in _request_preparers(base_client):
+                self.wrap(owner, "_prepare_request", _propagate_like_the_sdk(owner, tracer_of, is_async))
 
     def _stream_wrapper(self, handler: MessagesHandler) -> Any:
         from ._handlers import traced_stream_request
