@@ -181,7 +181,8 @@ def bench_openai(floor: float, calls: int, rounds: int) -> None:
     base, with_us, background = traced_toggled({"call": call}, inst.instrument, inst.uninstrument, n, rounds * 4)
     base_s, with_us_s, background_s = traced_toggled({"stream": stream}, inst.instrument, inst.uninstrument,
                                                      n_stream, rounds * 4)
-    spanned = measure({"call": call, "call_span": in_bare_span(call)}, calls=n, rounds=rounds)
+    spanned = measure_configs({"call": (call, _nothing, _nothing), "call_span": (in_bare_span(call), _nothing, _nothing)},
+                              calls=n, rounds=rounds * 4, baseline="call")
     spanned_s = measure_configs({"stream": (stream, _nothing, _nothing), "span": (in_bare_span(stream), _nothing, _nothing)},
                                 calls=n_stream, rounds=rounds * 4, baseline="stream")
     row("openai: chat call (real SDK, mock transport)", base["call"], with_us["call"], floor, "<= 2",
@@ -286,7 +287,8 @@ def bench_langchain(floor: float, calls: int, rounds: int) -> None:
         return chain.invoke("What is the capital of France?", config=bare)
 
     spans, n, base, with_us, background, floor = per_span(LangChainInstrumentor(), call, calls, rounds)
-    bare_s = measure({"chain": call, "bare": call_bare}, calls=n, rounds=rounds)
+    bare_s = measure_configs({"chain": (call, _nothing, _nothing), "bare": (call_bare, _nothing, _nothing)},
+                             calls=n, rounds=rounds, baseline="chain")
     row(f"langchain: RAG chain, per span ({spans} spans; floor here {floor * 1e6:.0f} µs)", base, with_us, floor,
         "<= 1.5", background, (bare_s["bare"] - bare_s["chain"]) / spans)
 
