@@ -108,7 +108,9 @@ def _propagate_like_the_sdk(owner: type, tracer_of: Callable[[Any], Any], is_asy
 
     def after(pending: tuple[Any, dict[str, str]]) -> None:
         try:
-            pending[0].headers.update(pending[1])
+            headers = pending[0].headers
+            for key, value in pending[1].items():
+                headers[key] = value
         except Exception as exc:
             report("anthropic.propagation", exc)
 
