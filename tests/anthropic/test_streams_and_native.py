@@ -28,6 +28,11 @@ def one(cap: Capture) -> Any:
     return spans[0]
 
 
+def traceparent(span: Any) -> str:
+    """The W3C ``traceparent`` header that carries ``span``'s context."""
+    return f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-01"
+
+
 def create(client: Any) -> Any:
     return client.messages.create(model=MODEL, max_tokens=50, messages=MESSAGES, stream=True)
 
@@ -172,7 +177,7 @@ def test_one_inference_span_whatever_native_tracing_says(fake: FakeAnthropic, mo
         if mode == "off":
             assert header is None
         else:
-            assert header == f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-01"
+            assert header == traceparent(span)
 
 
 @needs_native
@@ -220,7 +225,7 @@ async def test_inside_our_calls_the_sdk_does_no_tracing_work(fake: FakeAnthropic
     spans = cap.spans()
     assert [s.instrumentation_scope.name for s in spans] == ["llm_observatory"] * 2
     for span, request in zip(spans, fake.requests, strict=True):  # our span's context still goes out
-        assert request["headers"].get("traceparent") == f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-01"
+        assert request["headers"].get("traceparent") == traceparent(span)
 
 
 @needs_native
@@ -365,7 +370,7 @@ def test_trace_context_goes_on_after_a_signing_client_signed(instrumented: Any, 
     spans = cap.spans()
     assert [s.instrumentation_scope.name for s in spans] == ["llm_observatory"] * 2
     for span, request in zip(spans, fake.requests, strict=True):
-        assert request["headers"]["traceparent"] == f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-01"
+        assert request["headers"]["traceparent"] == traceparent(span)
     instrumented.uninstrument()
     try:
         with capture() as cap:
@@ -404,4 +409,4 @@ def test_the_sdks_authenticating_clients_send_our_trace_context(fake: FakeAnthro
     span = one(cap)
     [request] = fake.requests
     assert request["headers"]["authorization"] in ("Bearer k", "Bearer t")
-    assert request["headers"]["traceparent"] == f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-01"
+    assert request["headers"]["traceparent"] == traceparent(span)
