@@ -69,10 +69,17 @@ def test_without_include_usage_the_usage_is_estimated(client: Any, fake: FakeOpe
     assert a["llm.cost.usd"] > 0
 
 
-def test_stream_usage_option_injects_and_hides_the_usage_chunk(fake: FakeOpenAI) -> None:
-    client = make_client(fake)
-    with capture(stream_usage=True) as cap:
-        chunks = list(create(client))
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("content", [False, True], ids=["first-and-last", "every-chunk"])
+def test_stream_usage_option_injects_and_hides_the_usage_chunk(fake: FakeOpenAI, is_async: bool, content: bool) -> None:
+    """(Content capture reads every chunk; without it, only the first and the last few.)"""
+    async def read_async() -> list[Any]:
+        client = make_client(fake, is_async=True)
+        return [c async for c in await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES,
+                                                                       stream=True)]
+
+    with capture(stream_usage=True, capture_content=content) as cap:
+        chunks = asyncio.run(read_async()) if is_async else list(create(make_client(fake)))
     assert fake.requests[0]["body"]["stream_options"] == {"include_usage": True}
     assert all(c.choices for c in chunks) and all(c.usage is None for c in chunks)  # the app sees no usage chunk
     without = list(make_client(FakeOpenAI()).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES,
@@ -81,6 +88,9 @@ def test_stream_usage_option_injects_and_hides_the_usage_chunk(fake: FakeOpenAI)
     a = one_span(cap).attributes
     assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (12, 4)
     assert "llm.usage.estimated" not in a
+    assert a["llm.stream.chunks"] == len(chunks)
+    if content:
+        assert "This is a test." in a["gen_ai.output.messages"]
 
 
 def test_break_then_close(client: Any) -> None:
