@@ -23,7 +23,22 @@ from opentelemetry import trace
 
 import llm_observatory as observatory
 
-from ._harness import NoopSpanExporter, measure, measure_configs, measure_toggled, noop_meter_provider
+from ._harness import (
+    NoopSpanExporter,
+    measure,
+    measure_configs,
+    measure_toggled,
+    noop_meter_provider,
+    wait_for_warm_up,
+)
+from ._workloads import (
+    anthropic_workload,
+    bare_llamaindex_bridge,
+    bare_span,
+    in_bare_span,
+    llamaindex_query,
+    openai_workload,
+)
 
 ROWS: list[dict[str, Any]] = []
 
@@ -82,30 +97,11 @@ def traced(cases: dict[str, Any], calls: int, rounds: int) -> tuple[dict[str, fl
     return timings, background
 
 
-def in_bare_span(fn: Any) -> Any:
-    """``fn`` run inside a bare span (the floor's span), for the floor in context."""
-    tracer = trace.get_tracer("bench")
-
-    def run() -> None:
-        with tracer.start_as_current_span("bare") as span:
-            for i in range(12):
-                span.set_attribute(f"attr.{i}", i)
-            fn()
-    return run
-
-
 def _nothing() -> None:
     pass
 
 
-def _bare_span() -> None:
-    with trace.get_tracer("bench").start_as_current_span("bare") as span:
-        for i in range(12):
-            span.set_attribute(f"attr.{i}", i)
-
-
 def bench_floor_and_decorator(calls: int, rounds: int) -> float:
-    bare_span = _bare_span
 
     def plain(x: int) -> int:
         return x + 1
@@ -143,38 +139,12 @@ def bench_core(floor: float, calls: int, rounds: int) -> None:
 
 def bench_openai(floor: float, calls: int, rounds: int) -> None:
     """The real openai SDK over a mock transport: a chat call, and a 50-chunk stream with usage."""
-    try:
-        import openai
-    except ImportError:
+    cases = openai_workload()
+    if cases is None:
         return
-    import json as _json
-
     from llm_observatory.instrumentation.openai import OpenAIInstrumentor
-    from tests.openai.fake_openai import FakeOpenAI, httpx
 
-    fake = FakeOpenAI(answer=" ".join(["word"] * 48))
-    body = _json.dumps(fake._chat({})).encode()
-    chunks = fake._chat_chunks({"stream_options": {"include_usage": True}})
-    assert len(chunks) == 51  # role chunk, 48 words, finish chunk, usage chunk
-    sse = b"".join(f"data: {_json.dumps(c)}\n\n".encode() for c in chunks[1:]) + b"data: [DONE]\n\n"
-
-    def handler(request: Any) -> Any:
-        if b'"stream":true' in request.content:
-            return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=sse)
-        return httpx.Response(200, headers={"content-type": "application/json"}, content=body)
-
-    client = openai.OpenAI(api_key="sk-bench", max_retries=0,
-                           http_client=httpx.Client(transport=httpx.MockTransport(handler)))
-    messages = [{"role": "user", "content": "Say this is a test"}]
-
-    def call() -> Any:
-        return client.chat.completions.create(model="gpt-4o-mini", messages=messages, temperature=0.2)
-
-    def stream() -> None:
-        for _ in client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True,
-                                                stream_options={"include_usage": True}):
-            pass
-
+    call, stream = cases["call"], cases["stream"]
     inst = OpenAIInstrumentor()
     # many short paired rounds: the machine's speed drifts by more than a stream's overhead in seconds
     n, n_stream = max(calls // 40, 20), max(calls // 200, 5)
@@ -202,7 +172,7 @@ def per_span(inst: Any, call: Any, calls: int, rounds: int) -> tuple[int, int, f
     spans = len(cap.spans())
     inst.uninstrument()
     n = max(calls // 10, 20)
-    base, with_us, background = traced_toggled({"run": call, "floor": _bare_span}, inst.instrument,
+    base, with_us, background = traced_toggled({"run": call, "floor": bare_span}, inst.instrument,
                                                inst.uninstrument, n, rounds)
     return (spans, n, base["run"] / spans, with_us["run"] / spans, background["run"] / spans, base["floor"])
 
@@ -293,94 +263,17 @@ def bench_langchain(floor: float, calls: int, rounds: int) -> None:
         "<= 1.5", background, (bare_s["bare"] - bare_s["chain"]) / spans)
 
 
-def _bare_llamaindex_handlers(tracer: Any) -> tuple[Any, Any]:
-    """The least a LlamaIndex → OpenTelemetry bridge can do for the same spans as ours: a bare span
-    (12 attributes) per mapped dispatcher span and per model or embedding call."""
-    from llama_index.core.instrumentation.event_handlers import BaseEventHandler
-    from llama_index.core.instrumentation.span import SimpleSpan
-    from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
-
-    from llm_observatory.instrumentation.llamaindex._content import span_kind
-
-    open_spans: dict[str, Any] = {}
-
-    def start(key: str, parent: Any) -> None:
-        parent_span = open_spans.get(parent) if parent else None
-        span = tracer.start_span("bare", trace.set_span_in_context(parent_span) if parent_span else None)
-        for i in range(12):
-            span.set_attribute(f"attr.{i}", i)
-        open_spans[key] = span
-
-    def end(key: str) -> None:
-        span = open_spans.pop(key, None)
-        if span is not None:
-            span.end()
-
-    class BareSpans(BaseSpanHandler[SimpleSpan]):  # type: ignore[misc]
-        def span_enter(self, id_: str, bound_args: Any, instance: Any = None, parent_id: Any = None,
-                       tags: Any = None, **kwargs: Any) -> None:
-            if span_kind(instance, id_) is not None:
-                start(id_, parent_id)
-
-        def span_exit(self, id_: str, *args: Any, **kwargs: Any) -> None:
-            end(id_)
-
-        def span_drop(self, id_: str, *args: Any, **kwargs: Any) -> None:
-            end(id_)
-
-        def new_span(self, *args: Any, **kwargs: Any) -> None:
-            return None
-
-        def prepare_to_exit_span(self, *args: Any, **kwargs: Any) -> None:
-            return None
-
-        def prepare_to_drop_span(self, *args: Any, **kwargs: Any) -> None:
-            return None
-
-    class BareEvents(BaseEventHandler):  # type: ignore[misc]
-        def handle(self, event: Any, **kwargs: Any) -> None:
-            name = type(event).__name__
-            if name in ("LLMCompletionStartEvent", "LLMChatStartEvent", "EmbeddingStartEvent"):
-                start("model:" + str(event.span_id), event.span_id)
-            elif name in ("LLMCompletionEndEvent", "LLMChatEndEvent", "EmbeddingEndEvent"):
-                end("model:" + str(event.span_id))
-
-    return BareSpans(), BareEvents()
-
-
 def bench_llamaindex(floor: float, calls: int, rounds: int) -> None:
     """A LlamaIndex query (retriever, MockEmbedding, synthesizer, MockLLM); overhead per span created.
     ``ctx`` compares with bare-span handlers making the same spans (LlamaIndex's cost of calling
     handlers included)."""
-    try:
-        from llama_index.core import Document, VectorStoreIndex
-        from llama_index.core.embeddings import MockEmbedding
-        from llama_index.core.instrumentation import get_dispatcher
-        from llama_index.core.llms import MockLLM
-    except ImportError:
+    call = llamaindex_query()
+    if call is None:
         return
     from llm_observatory.instrumentation.llamaindex import LlamaIndexInstrumentor
 
-    index = VectorStoreIndex.from_documents([Document(text="Paris is the capital of France."),
-                                             Document(text="Berlin is the capital of Germany.")],
-                                            embed_model=MockEmbedding(embed_dim=8))
-    engine = index.as_query_engine(llm=MockLLM(max_tokens=8), similarity_top_k=1)
-
-    def call() -> Any:
-        return engine.query("What is the capital of France?")
-
     spans, n, base, with_us, background, floor = per_span(LlamaIndexInstrumentor(), call, calls, rounds)
-    dispatcher = get_dispatcher()
-    bare_span, bare_event = _bare_llamaindex_handlers(trace.get_tracer("bench"))
-
-    def bare_on() -> None:
-        dispatcher.span_handlers.append(bare_span)
-        dispatcher.event_handlers.append(bare_event)
-
-    def bare_off() -> None:
-        dispatcher.span_handlers.remove(bare_span)
-        dispatcher.event_handlers.remove(bare_event)
-
+    bare_on, bare_off = bare_llamaindex_bridge()
     plain, bare = measure_toggled({"query": call}, bare_on, bare_off, calls=n, rounds=rounds)
     row(f"llamaindex: query, per span ({spans} spans; floor here {floor * 1e6:.0f} µs)", base, with_us, floor,
         "<= 1.5", background, (bare["query"] - plain["query"]) / spans)
@@ -389,58 +282,22 @@ def bench_llamaindex(floor: float, calls: int, rounds: int) -> None:
 def bench_anthropic(floor: float, calls: int, rounds: int) -> None:
     """The real anthropic SDK over a mock transport, three ways: no tracing, the SDK's own tracing
     (the "enrich the native span" design would start from this cost), and ours (native skipped)."""
-    try:
-        import anthropic
-    except ImportError:
+    workload = anthropic_workload()
+    if workload is None:
         return
-    import json as _json
-
     from llm_observatory.instrumentation.anthropic import AnthropicInstrumentor
-    from tests.anthropic.fake_anthropic import FakeAnthropic, httpx
 
-    fake = FakeAnthropic(answer=" ".join(["word"] * 44))
-    body = _json.dumps(fake._message()).encode()
-    events = fake._events()
-    assert len(events) == 50  # message_start, block start, ping, 44 deltas, block stop, message_delta, stop
-    sse = b"".join(f"event: {e['type']}\ndata: {_json.dumps(e)}\n\n".encode() for e in events)
-
-    def handler(request: Any) -> Any:
-        if b'"stream":true' in request.content:
-            return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=sse)
-        return httpx.Response(200, headers={"content-type": "application/json"}, content=body)
-
-    provider = trace.get_tracer_provider()
-    has_native = hasattr(anthropic._base_client, "start_api_call_span")
-
-    def client(native: bool) -> Any:
-        kwargs: dict[str, Any] = {}
-        if has_native:
-            kwargs["open_telemetry"] = {"tracer_provider": provider} if native else False
-        return anthropic.Anthropic(api_key="sk-ant-bench", max_retries=0,
-                                   http_client=httpx.Client(transport=httpx.MockTransport(handler)), **kwargs)
-
-    plain_client, native_client = client(False), client(True)
-    messages = [{"role": "user", "content": "Say hello"}]
-    model = "claude-sonnet-4-20250514"
-
-    def call(c: Any) -> Any:
-        return lambda: c.messages.create(model=model, max_tokens=100, messages=messages)
-
-    def stream(c: Any) -> Any:
-        def run() -> None:
-            for _ in c.messages.create(model=model, max_tokens=100, messages=messages, stream=True):
-                pass
-        return run
-
+    cases, has_native = workload
+    plain, native = cases(False), cases(True)
     n, n_stream = max(calls // 40, 20), max(calls // 200, 5)
     inst = AnthropicInstrumentor()
 
-    for label, make, count, target in (("call", call, n, "<= 2"), ("50-event stream", stream, n_stream, "<= 3")):
-        configs = {"none": (make(plain_client), _nothing, _nothing),
-                   "ours": (make(native_client if has_native else plain_client), inst.instrument, inst.uninstrument),
-                   "span": (in_bare_span(make(plain_client)), _nothing, _nothing)}
+    for label, case, count, target in (("call", "call", n, "<= 2"), ("50-event stream", "stream", n_stream, "<= 3")):
+        configs = {"none": (plain[case], _nothing, _nothing),
+                   "ours": (native[case] if has_native else plain[case], inst.instrument, inst.uninstrument),
+                   "span": (in_bare_span(plain[case]), _nothing, _nothing)}
         if has_native:
-            configs["native"] = (make(native_client), _nothing, _nothing)
+            configs["native"] = (native[case], _nothing, _nothing)
         with background_timing(configs, count) as (after, background):
             t = measure_configs(configs, calls=count, rounds=rounds * 4, baseline="none", after_round=after)
         if has_native:
@@ -605,6 +462,7 @@ def main() -> None:
 
     observatory.init(exporter=NoopSpanExporter(), metrics=True, meter_provider=noop_meter_provider(),
                      service_name="bench")
+    wait_for_warm_up()
     floor = bench_floor_and_decorator(calls, rounds)
     bench_core(floor, calls, rounds)
     bench_openai(floor, calls, rounds)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import statistics
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -45,6 +46,14 @@ def noop_meter_provider() -> MeterProvider:
     provider = MeterProvider(metric_readers=[reader])
     set_meter_provider(provider)
     return provider
+
+
+def wait_for_warm_up() -> None:
+    """Let ``init()``'s background loads (price data, token encodings) finish before anything is
+    measured: they would otherwise run during the first batches."""
+    for thread in threading.enumerate():
+        if thread.name in ("llm-observatory-prices", "llm-observatory-tiktoken"):
+            thread.join()
 
 
 def settle() -> None:
