@@ -1,4 +1,4 @@
-"""Sessions: tests (the README's test command), lint, typecheck, bench and demo."""
+"""Sessions: tests (the README's test command), lint, typecheck, bench, bench-instructions and demo."""
 
 from __future__ import annotations
 
@@ -81,6 +81,13 @@ def bench(session: nox.Session) -> None:
     """Benchmarks: overhead as ratios to the uninstrumented call and to one bare span."""
     session.install("-e", f".[{EXTRAS}]")
     session.run("python", "-m", "tests.benchmarks", *session.posargs)
+
+
+@nox.session(name="bench-instructions")
+def bench_instructions(session: nox.Session) -> None:
+    """The bench's rows as machine instructions per call (valgrind's callgrind): repeatable figures."""
+    session.install("-e", f".[{EXTRAS}]")
+    session.run("python", "-m", "tests.benchmarks.instructions", *session.posargs)
 
 
 @nox.session
