@@ -38,6 +38,7 @@ from ._workloads import (
     in_bare_span,
     llamaindex_query,
     openai_workload,
+    spans_per_call,
 )
 
 ROWS: list[dict[str, Any]] = []
@@ -164,13 +165,7 @@ def bench_openai(floor: float, calls: int, rounds: int) -> None:
 def per_span(inst: Any, call: Any, calls: int, rounds: int) -> tuple[int, int, float, float, float, float]:
     """A framework run's figures per span it creates: ``(spans, calls a batch, baseline, instrumented,
     background, floor)``, the floor measured again (after the framework's import) in the same rounds."""
-    from llm_observatory.testing import capture
-
-    inst.instrument()
-    with capture() as cap:
-        call()
-    spans = len(cap.spans())
-    inst.uninstrument()
+    spans = spans_per_call(inst, call)
     n = max(calls // 10, 20)
     base, with_us, background = traced_toggled({"run": call, "floor": bare_span}, inst.instrument,
                                                inst.uninstrument, n, rounds)

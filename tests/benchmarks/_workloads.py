@@ -29,6 +29,17 @@ def in_bare_span(fn: Callable[[], Any]) -> Callable[[], None]:
     return run
 
 
+def spans_per_call(inst: Any, call: Callable[[], Any]) -> int:
+    """How many spans one instrumented ``call`` creates (``inst`` is left uninstrumented)."""
+    from llm_observatory.testing import capture
+
+    inst.instrument()
+    with capture() as cap:
+        call()
+    inst.uninstrument()
+    return len(cap.spans())
+
+
 def openai_workload() -> dict[str, Callable[[], Any]] | None:
     """The real openai SDK over a mock transport: a chat ``call``, and a 50-chunk ``stream`` with
     usage (``None`` without openai)."""

@@ -54,6 +54,7 @@ def _sections(out: str) -> None:
         in_bare_span,
         llamaindex_query,
         openai_workload,
+        spans_per_call,
     )
 
     _metrics.DRAIN_INTERVAL_S = 3600.0  # the drain thread records only when told (ours+metrics)
@@ -117,15 +118,9 @@ def _sections(out: str) -> None:
     query = llamaindex_query()
     if query is not None:
         from llm_observatory.instrumentation.llamaindex import LlamaIndexInstrumentor
-        from llm_observatory.testing import capture
-
         inst = LlamaIndexInstrumentor()
-        inst.instrument()
-        with capture() as cap:
-            query()
-        spans = len(cap.spans())
-        inst.uninstrument()
-        workload("llamaindex query", inst, query, query, CALLS["query"], spans, bare=bare_llamaindex_bridge())
+        workload("llamaindex query", inst, query, query, CALLS["query"], spans_per_call(inst, query),
+                 bare=bare_llamaindex_bridge())
     with open(out, "w") as fh:
         json.dump(done, fh)
 
