@@ -1,4 +1,5 @@
-"""Sessions: tests (the README's test command), lint, typecheck, bench, bench-instructions and demo."""
+"""Sessions: tests (the README's test command), compat, oldest-python, newest-python, lint, typecheck, bench,
+bench-instructions and demo."""
 
 from __future__ import annotations
 
@@ -13,37 +14,46 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 EXTRAS = "openai,anthropic,langchain,llamaindex,collector"
 
 
+#: pytest on up to four worker processes (pytest-xdist), one per core: the suite's tests are
+#: independent (each collector, server and database schema is its own). ``-n 0`` after ``--`` runs it in one.
+PYTEST = ("pytest", "-n", "auto", "--maxprocesses", "4")
+
+#: The oldest core dependencies we declare (OpenTelemetry 1.39, whose opentelemetry-instrumentation
+#: holds wrapt below 2), tested on the oldest Python we support.
+OLDEST_CORE = ["opentelemetry-api==1.39.0", "opentelemetry-sdk==1.39.0", "opentelemetry-exporter-otlp==1.39.0",
+               "opentelemetry-instrumentation==0.60b0", "opentelemetry-exporter-prometheus==0.60b0", "wrapt==1.16.0",
+               "tiktoken==0.7.0"]
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole test suite."""
     session.install("-e", f".[{EXTRAS}]", *nox.project.dependency_groups(PYPROJECT, "test"))
-    session.run("pytest", *session.posargs)
+    session.run(*PYTEST, *session.posargs)
 
 
 @nox.session(python="3.10", name="oldest-python")
 def oldest_python(session: nox.Session) -> None:
-    """The whole test suite on the oldest Python we support (genai-prices, the default price data,
-    needs 3.11: there only overrides price calls, and the tests give their models overrides)."""
+    """The whole test suite on the oldest Python we support, with the oldest core dependencies
+    (genai-prices, the default price data, needs 3.11: there only overrides price calls, and the
+    tests give their models overrides)."""
     session.install("-e", f".[{EXTRAS}]", *nox.project.dependency_groups(PYPROJECT, "test"))
-    session.run("pytest", *session.posargs)
+    session.install(*OLDEST_CORE)
+    session.run(*PYTEST, *session.posargs)
 
 
 @nox.session(python="3.13", name="newest-python")
 def newest_python(session: nox.Session) -> None:
     """The whole test suite on the newest Python that every integration we test installs on."""
     session.install("-e", f".[{EXTRAS}]", *nox.project.dependency_groups(PYPROJECT, "test"))
-    session.run("pytest", *session.posargs)
+    session.run(*PYTEST, *session.posargs)
 
 
 #: The oldest release of each integration that we support, and its tests; `tests` covers the newest,
 #: except for openai: LlamaIndex's OpenAI integration holds the whole suite below openai 3, so the
 #: newest openai gets a session of its own. The LangChain integrations and LangGraph resolve to
-#: releases that work with that langchain-core. "core" runs the whole suite on the oldest core
-#: dependencies we declare (OpenTelemetry 1.39, whose opentelemetry-instrumentation holds wrapt below 2).
+#: releases that work with that langchain-core.
 RELEASES = {
-    "core": (["opentelemetry-api==1.39.0", "opentelemetry-sdk==1.39.0", "opentelemetry-exporter-otlp==1.39.0",
-              "opentelemetry-instrumentation==0.60b0", "opentelemetry-exporter-prometheus==0.60b0", "wrapt==1.16.0",
-              "tiktoken==0.7.0"], "tests"),
     "openai": (["openai==1.92.0"], "tests/openai"),
     "openai-newest": (["openai>=3"], "tests/openai"),
     "anthropic": (["anthropic==0.40.0"], "tests/anthropic"),
@@ -60,7 +70,7 @@ def compat(session: nox.Session, package: str) -> None:
     pins, tests_dir = RELEASES[package]
     session.install("-e", f".[{EXTRAS}]", *nox.project.dependency_groups(PYPROJECT, "test"))
     session.install(*pins)
-    session.run("pytest", tests_dir, *session.posargs)
+    session.run(*PYTEST, tests_dir, *session.posargs)
 
 
 @nox.session
