@@ -321,6 +321,36 @@ def test_an_instrumentation_package_imported_before_its_library_after_init() -> 
     assert proc.stdout.strip() == "ok"
 
 
+def test_an_instrumentor_instrumented_by_hand_after_init_before_its_library_is_imported() -> None:
+    # The instrumentor's own instrument() imports the library; init()'s import hook then fires
+    # inside it and asks the same instrumentor to instrument: that inner call leaves the work to
+    # the outer one (it used to run half-way and log a traceback: anthropic's handlers, half imported).
+    proc = run_python("""
+        import importlib, sys
+        import llm_observatory as observatory
+
+        observatory.init(exporter="none")
+        instrumentors = {"openai": "OpenAIInstrumentor", "anthropic": "AnthropicInstrumentor",
+                         "langchain": "LangChainInstrumentor", "llamaindex": "LlamaIndexInstrumentor"}
+        for package, name in instrumentors.items():
+            cls = getattr(importlib.import_module(f"llm_observatory.instrumentation.{package}"), name)
+            cls().instrument()
+            assert cls().is_instrumented_by_opentelemetry, package
+        import anthropic, openai
+        from openai.resources.chat.completions import Completions
+        from anthropic.resources.messages import Messages
+        assert hasattr(vars(Completions)["create"], "__wrapped__")
+        assert hasattr(vars(Messages)["create"], "__wrapped__")
+        import wrapt
+        assert not isinstance(vars(Messages)["create"].__wrapped__, wrapt.ObjectProxy)  # wrapped once
+        observatory.shutdown()
+        print("ok")
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "could not instrument" not in proc.stderr, proc.stderr
+    assert proc.stdout.strip() == "ok"
+
+
 def test_a_process_forked_right_after_init_works() -> None:
     # gunicorn --preload and multiprocessing fork right after the application (and init()) is
     # loaded, while the price data may still be loading in a background thread. Forked mid-import,

@@ -32,14 +32,21 @@ class ObservatoryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             #: Bumped by ``uninstrument()``: a pending :meth:`wrap_when_imported` of an earlier
             #: ``instrument()`` then does nothing.
             self._generation = 0
+            #: Inside ``instrument()``: the library's import, when patching imports it, may fire
+            #: ``init()``'s import hook, whose ``instrument()`` then leaves the work to this one.
+            self._instrumenting = False
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return self.instruments
 
     def instrument(self, **kwargs: Any) -> Any:
-        if self.is_instrumented_by_opentelemetry:
+        if self.is_instrumented_by_opentelemetry or self._instrumenting:
             return None
-        return super().instrument(**kwargs)
+        self._instrumenting = True
+        try:
+            return super().instrument(**kwargs)
+        finally:
+            self._instrumenting = False
 
     def uninstrument(self, **kwargs: Any) -> Any:
         if not self.is_instrumented_by_opentelemetry:
