@@ -28,6 +28,7 @@ from ._harness import (
     measure,
     measure_configs,
     measure_toggled,
+    median_interval,
     noop_meter_provider,
     wait_for_warm_up,
 )
@@ -45,16 +46,20 @@ ROWS: list[dict[str, Any]] = []
 
 
 def row(case: str, baseline_s: float, instrumented_s: float, floor_s: float, target: str,
-        background_s: float = 0.0, context_floor_s: float | None = None) -> None:
+        background_s: float = 0.0, context_floor_s: float | None = None,
+        differences: list[float] | None = None) -> None:
     """One result. ``background_s``: per-call metric recording done later by the drain thread.
-    ``context_floor_s``: a bare span wrapped around the same uninstrumented call, minus the call."""
+    ``context_floor_s``: a bare span wrapped around the same uninstrumented call, minus the call.
+    ``differences``: the overhead's per-round paired differences, for its 95% interval."""
     overhead = instrumented_s - baseline_s
+    interval = median_interval(differences) if differences else None
     ROWS.append({
         "case": case, "baseline_us": baseline_s * 1e6, "instrumented_us": instrumented_s * 1e6,
         "overhead_us": overhead * 1e6, "floors": overhead / floor_s, "background_us": background_s * 1e6,
         "total_floors": (overhead + background_s) / floor_s, "target": target,
         "context_floor_us": None if context_floor_s is None else context_floor_s * 1e6,
         "context_floors": None if context_floor_s is None else overhead / context_floor_s,
+        "floors_interval": None if interval is None else [interval[0] / floor_s, interval[1] / floor_s],
     })
 
 
@@ -84,11 +89,14 @@ def background_timing(names: Any, calls: int) -> Iterator[tuple[Any, dict[str, f
 
 
 def traced_toggled(cases: dict[str, Any], on: Any, off: Any, calls: int, rounds: int,
-                   ) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
-    """Uninstrumented and instrumented timings interleaved round by round, and the background time."""
+                   ) -> tuple[dict[str, float], dict[str, float], dict[str, float], dict[str, list[float]]]:
+    """Uninstrumented and instrumented timings interleaved round by round, the background time,
+    and the per-round differences."""
+    differences: dict[str, list[float]] = {}
     with background_timing(cases, calls) as (after, background):
-        plain, with_us = measure_toggled(cases, on, off, calls=calls, rounds=rounds, after_round=after)
-    return plain, with_us, background
+        plain, with_us = measure_toggled(cases, on, off, calls=calls, rounds=rounds, after_round=after,
+                                         differences=differences)
+    return plain, with_us, background, differences
 
 
 def traced(cases: dict[str, Any], calls: int, rounds: int) -> tuple[dict[str, float], dict[str, float]]:
@@ -132,10 +140,12 @@ def bench_core(floor: float, calls: int, rounds: int) -> None:
             pass
 
     inst = toy.ToyInstrumentor()
-    base, with_us, background = traced_toggled({"call": call, "stream": stream}, inst.instrument, inst.uninstrument,
-                                               calls, rounds)
-    row("core: non-streaming call (toy SDK)", base["call"], with_us["call"], floor, "<= 2", background["call"])
-    row("core: 50-chunk stream (toy SDK)", base["stream"], with_us["stream"], floor, "<= 3", background["stream"])
+    base, with_us, background, diffs = traced_toggled({"call": call, "stream": stream}, inst.instrument,
+                                                      inst.uninstrument, calls, rounds)
+    row("core: non-streaming call (toy SDK)", base["call"], with_us["call"], floor, "<= 2", background["call"],
+        differences=diffs["call"])
+    row("core: 50-chunk stream (toy SDK)", base["stream"], with_us["stream"], floor, "<= 3", background["stream"],
+        differences=diffs["stream"])
 
 
 def bench_openai(floor: float, calls: int, rounds: int) -> None:
@@ -149,27 +159,31 @@ def bench_openai(floor: float, calls: int, rounds: int) -> None:
     inst = OpenAIInstrumentor()
     # many short paired rounds: the machine's speed drifts by more than a stream's overhead in seconds
     n, n_stream = max(calls // 40, 20), max(calls // 200, 5)
-    base, with_us, background = traced_toggled({"call": call}, inst.instrument, inst.uninstrument, n, rounds * 4)
-    base_s, with_us_s, background_s = traced_toggled({"stream": stream}, inst.instrument, inst.uninstrument,
-                                                     n_stream, rounds * 4)
+    base, with_us, background, diffs = traced_toggled({"call": call}, inst.instrument, inst.uninstrument, n,
+                                                      rounds * 4)
+    base_s, with_us_s, background_s, diffs_s = traced_toggled({"stream": stream}, inst.instrument, inst.uninstrument,
+                                                               n_stream, rounds * 4)
     spanned = measure_configs({"call": (call, _nothing, _nothing), "call_span": (in_bare_span(call), _nothing, _nothing)},
                               calls=n, rounds=rounds * 4, baseline="call")
     spanned_s = measure_configs({"stream": (stream, _nothing, _nothing), "span": (in_bare_span(stream), _nothing, _nothing)},
                                 calls=n_stream, rounds=rounds * 4, baseline="stream")
     row("openai: chat call (real SDK, mock transport)", base["call"], with_us["call"], floor, "<= 2",
-        background["call"], spanned["call_span"] - spanned["call"])
+        background["call"], spanned["call_span"] - spanned["call"], diffs["call"])
     row("openai: 50-chunk stream", base_s["stream"], with_us_s["stream"], floor, "<= 3", background_s["stream"],
-        spanned_s["span"] - spanned_s["stream"])
+        spanned_s["span"] - spanned_s["stream"], diffs_s["stream"])
 
 
-def per_span(inst: Any, call: Any, calls: int, rounds: int) -> tuple[int, int, float, float, float, float]:
+def per_span(inst: Any, call: Any, calls: int, rounds: int
+             ) -> tuple[int, int, float, float, float, float, list[float]]:
     """A framework run's figures per span it creates: ``(spans, calls a batch, baseline, instrumented,
-    background, floor)``, the floor measured again (after the framework's import) in the same rounds."""
+    background, floor, per-round differences)``, the floor measured again (after the framework's
+    import) in the same rounds."""
     spans = spans_per_call(inst, call)
     n = max(calls // 10, 20)
-    base, with_us, background = traced_toggled({"run": call, "floor": bare_span}, inst.instrument,
-                                               inst.uninstrument, n, rounds)
-    return (spans, n, base["run"] / spans, with_us["run"] / spans, background["run"] / spans, base["floor"])
+    base, with_us, background, diffs = traced_toggled({"run": call, "floor": bare_span}, inst.instrument,
+                                                      inst.uninstrument, n, rounds)
+    return (spans, n, base["run"] / spans, with_us["run"] / spans, background["run"] / spans, base["floor"],
+            [d / spans for d in diffs["run"]])
 
 
 def _bare_span_handler(tracer: Any) -> Any:
@@ -251,11 +265,11 @@ def bench_langchain(floor: float, calls: int, rounds: int) -> None:
     def call_bare() -> Any:
         return chain.invoke("What is the capital of France?", config=bare)
 
-    spans, n, base, with_us, background, floor = per_span(LangChainInstrumentor(), call, calls, rounds)
+    spans, n, base, with_us, background, floor, diffs = per_span(LangChainInstrumentor(), call, calls, rounds)
     bare_s = measure_configs({"chain": (call, _nothing, _nothing), "bare": (call_bare, _nothing, _nothing)},
                              calls=n, rounds=rounds, baseline="chain")
     row(f"langchain: RAG chain, per span ({spans} spans; floor here {floor * 1e6:.0f} µs)", base, with_us, floor,
-        "<= 1.5", background, (bare_s["bare"] - bare_s["chain"]) / spans)
+        "<= 1.5", background, (bare_s["bare"] - bare_s["chain"]) / spans, diffs)
 
 
 def bench_llamaindex(floor: float, calls: int, rounds: int) -> None:
@@ -267,11 +281,11 @@ def bench_llamaindex(floor: float, calls: int, rounds: int) -> None:
         return
     from llm_observatory.instrumentation.llamaindex import LlamaIndexInstrumentor
 
-    spans, n, base, with_us, background, floor = per_span(LlamaIndexInstrumentor(), call, calls, rounds)
+    spans, n, base, with_us, background, floor, diffs = per_span(LlamaIndexInstrumentor(), call, calls, rounds)
     bare_on, bare_off = bare_llamaindex_bridge()
     plain, bare = measure_toggled({"query": call}, bare_on, bare_off, calls=n, rounds=rounds)
     row(f"llamaindex: query, per span ({spans} spans; floor here {floor * 1e6:.0f} µs)", base, with_us, floor,
-        "<= 1.5", background, (bare["query"] - plain["query"]) / spans)
+        "<= 1.5", background, (bare["query"] - plain["query"]) / spans, diffs)
 
 
 def bench_anthropic(floor: float, calls: int, rounds: int) -> None:
@@ -293,12 +307,15 @@ def bench_anthropic(floor: float, calls: int, rounds: int) -> None:
                    "span": (in_bare_span(plain[case]), _nothing, _nothing)}
         if has_native:
             configs["native"] = (native[case], _nothing, _nothing)
+        diffs: dict[str, list[float]] = {}
         with background_timing(configs, count) as (after, background):
-            t = measure_configs(configs, calls=count, rounds=rounds * 4, baseline="none", after_round=after)
+            t = measure_configs(configs, calls=count, rounds=rounds * 4, baseline="none", after_round=after,
+                                differences=diffs)
         if has_native:
-            row(f"anthropic: the SDK's own tracing, {label}", t["none"], t["native"], floor, "-")
+            row(f"anthropic: the SDK's own tracing, {label}", t["none"], t["native"], floor, "-",
+                differences=diffs["native"])
         row(f"anthropic: ours (the SDK's skipped), {label}", t["none"], t["ours"], floor, target,
-            background["ours"], t["span"] - t["none"])
+            background["ours"], t["span"] - t["none"], diffs["ours"])
 
 
 def bench_redaction_and_tail(floor: float, calls: int, rounds: int) -> None:
@@ -473,16 +490,18 @@ def main() -> None:
 
     print(f"\nLLM Observatory benchmarks — {platform.node()} ({os.cpu_count()} cores), Python "
           f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}; medians of {rounds} interleaved rounds\n")
-    print(f"{'case':<44} {'baseline µs':>11} {'with us µs':>11} {'overhead µs':>11} {'floors':>6} "
+    print(f"{'case':<44} {'baseline µs':>11} {'with us µs':>11} {'overhead µs':>11} {'floors':>6} {'95%':>11} "
           f"{'bg µs':>6} {'total':>6} {'ctx':>5}  target")
     for r in ROWS:
         floors = "" if r["floors"] is None else f"{r['floors']:.2f}"
         bg = "" if r["background_us"] is None else f"{r['background_us']:.1f}"
         total = "" if r["total_floors"] is None else f"{r['total_floors']:.2f}"
         ctx = "" if r.get("context_floors") is None else f"{r['context_floors']:.2f}"
+        spread = "" if r.get("floors_interval") is None else "{:.2f}–{:.2f}".format(*r["floors_interval"])
         print(f"{r['case']:<44} {r['baseline_us']:>11.1f} {r['instrumented_us']:>11.1f} "
-              f"{r['overhead_us']:>11.1f} {floors:>6} {bg:>6} {total:>6} {ctx:>5}  {r['target']}")
-    print("\nfloors = call-path overhead / one bare span (measured in a tight loop); bg = metric recording per "
+              f"{r['overhead_us']:>11.1f} {floors:>6} {spread:>11} {bg:>6} {total:>6} {ctx:>5}  {r['target']}")
+    print("\nfloors = call-path overhead / one bare span (measured in a tight loop); 95% = a bootstrap interval for "
+          "the\nmedian of the per-round differences, in floors; bg = metric recording per "
           "call, done\nlater by the drain thread; total = (overhead + bg) / one bare span; ctx = overhead / a bare "
           "span wrapped\naround the same uninstrumented SDK call (the floor where the SDK's own work competes for "
           "the CPU caches).")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import random
 import statistics
 import threading
 import time
@@ -64,10 +65,20 @@ def settle() -> None:
         flush()
 
 
+def median_interval(values: Sequence[float], *, resamples: int = 2000, seed: int = 1) -> tuple[float, float]:
+    """A 95% bootstrap interval for the median of ``values`` (a fixed seed: the same values give the
+    same interval)."""
+    rng = random.Random(seed)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
+    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
+
+
 def measure_toggled(cases: dict[str, Callable[[], Any]], on: Callable[[], None], off: Callable[[], None], *,
                     calls: int, rounds: int, after_round: Callable[[str], None] | None = None,
+                    differences: dict[str, list[float]] | None = None,
                     ) -> tuple[dict[str, float], dict[str, float]]:
-    """Like :func:`measure`, with each round run once uninstrumented and once instrumented."""
+    """Like :func:`measure`, with each round run once uninstrumented and once instrumented.
+    ``differences``, when given, receives each case's per-round differences (instrumented minus not)."""
     plain: dict[str, list[float]] = {name: [] for name in cases}
     traced: dict[str, list[float]] = {name: [] for name in cases}
     for fn in cases.values():  # warm-up, both ways
@@ -99,21 +110,26 @@ def measure_toggled(cases: dict[str, Callable[[], Any]], on: Callable[[], None],
                         after_round(name)
     # The overhead is the median of the per-round differences (paired samples): the machine's
     # speed drifts over seconds, and a difference within one round is blind to that drift.
+    paired = {n: [t - p for t, p in zip(traced[n], plain[n], strict=True)] for n in cases}
+    if differences is not None:
+        differences.update(paired)
     base = {n: statistics.median(v) for n, v in plain.items()}
-    return base, {n: base[n] + statistics.median(t - p for t, p in zip(traced[n], plain[n], strict=True)) for n in cases}
+    return base, {n: base[n] + statistics.median(paired[n]) for n in cases}
 
 
 def measure_configs(configs: dict[str, tuple[Callable[[], Any], Callable[[], None], Callable[[], None]]], *,
                     calls: int, rounds: int, seed: int = 7, baseline: str | None = None,
-                    after_round: Callable[[str], None] | None = None) -> dict[str, float]:
+                    after_round: Callable[[str], None] | None = None,
+                    differences: dict[str, list[float]] | None = None) -> dict[str, float]:
     """Median seconds per call of each ``(fn, set_up, tear_down)`` configuration, all in one loop.
 
     The configurations run round-robin, in a new random order each round (fixed seed): on these
     machines the batch that runs just before another shifts its time by up to ~20%, and a
     shuffled order spreads that evenly instead of charging it to one configuration. With
     ``baseline``, every other configuration is that one's median plus the median of its
-    per-round differences from it (paired samples, blind to the machine's drift). ``after_round``
-    runs after each batch (untimed), with the configuration's name.
+    per-round differences from it (paired samples, blind to the machine's drift), which
+    ``differences``, when given, receives. ``after_round`` runs after each batch (untimed), with
+    the configuration's name.
     """
     import random
 
@@ -145,8 +161,11 @@ def measure_configs(configs: dict[str, tuple[Callable[[], Any], Callable[[], Non
     medians = {name: statistics.median(values) for name, values in samples.items()}
     if baseline is not None:
         base = samples[baseline]
-        medians.update({name: medians[baseline] + statistics.median(v - b for v, b in zip(values, base, strict=True))
-                        for name, values in samples.items() if name != baseline})
+        paired = {name: [v - b for v, b in zip(values, base, strict=True)]
+                  for name, values in samples.items() if name != baseline}
+        if differences is not None:
+            differences.update(paired)
+        medians.update({name: medians[baseline] + statistics.median(d) for name, d in paired.items()})
     return medians
 
 
