@@ -11,6 +11,7 @@ import pytest
 from opentelemetry import trace
 
 from llm_observatory.testing import Capture, capture
+from tests._sdk_state import check_uninstrument_restores
 
 from .conftest import MESSAGES, make_client
 from .fake_anthropic import FakeAnthropic, httpx
@@ -243,6 +244,14 @@ def test_uninstrument_gives_the_client_its_own_tracer_property_back() -> None:
     finally:
         inst.instrument()
     assert vars(base)["_tracer"] is not native
+
+
+def test_uninstrument_puts_back_every_sdk_attribute(instrumented: Any) -> None:
+    """After ``uninstrument()`` every attribute of anthropic's modules and classes is the object it
+    was before ``instrument()`` (the native tracer property included), and instrumenting again
+    changes the same ones again."""
+    make_client(FakeAnthropic()).messages.create(model="claude-sonnet-4-20250514", max_tokens=10, messages=MESSAGES)
+    check_uninstrument_restores(instrumented, "anthropic", {"Messages.create", "AsyncMessages.create"})
 
 
 def _read(fake: FakeAnthropic, window: int, is_async: bool = False, stop_after: int | None = None,

@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 import llm_observatory as observatory
 from llm_observatory.testing import capture
+from tests._sdk_state import check_uninstrument_restores
 
 from .conftest import MESSAGES, make_client
 from .fake_openai import FakeOpenAI, httpx
@@ -93,6 +94,18 @@ def test_same_results_with_and_without_instrumentation(name: str, call: Callable
     finally:
         instrumented.instrument()
     assert _dump(traced) == _dump(plain)
+
+
+def test_uninstrument_puts_back_every_sdk_attribute(instrumented: Any) -> None:
+    """After ``uninstrument()`` every attribute of openai's modules and classes is the object it
+    was before ``instrument()``: nothing of ours is left on the SDK (nothing renamed, added or
+    still wrapped), and instrumenting again wraps the same methods again."""
+    client = make_client(FakeOpenAI())
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    for resource in ("responses", "embeddings", "completions"):
+        getattr(client, resource)  # the SDK imports a resource's module on first use
+    check_uninstrument_restores(instrumented, "openai", {"Completions.create", "AsyncCompletions.create",
+                                                         "Responses.create", "Embeddings.create"})
 
 
 def _one_shot_scenarios() -> list[tuple[str, Callable[[Any], Any]]]:
