@@ -1,5 +1,5 @@
 """Sessions: tests (the README's test command), compat, oldest-python, newest-python, lint, typecheck, bench,
-bench-instructions and demo."""
+bench-instructions, bench-peers and demo."""
 
 from __future__ import annotations
 
@@ -98,6 +98,26 @@ def bench_instructions(session: nox.Session) -> None:
     """The bench's rows as machine instructions per call (valgrind's callgrind): repeatable figures."""
     session.install("-e", f".[{EXTRAS}]")
     session.run("python", "-m", "tests.benchmarks.instructions", *session.posargs)
+
+
+#: The other instrumentations ``bench-peers`` times against ours, in two groups: OpenLIT holds
+#: anthropic below 1. The contrib's openai-v2 2.4b0 imports httpx, which openai 3 no longer uses,
+#: and util-genai's module that 1.2 renamed.
+PEERS = {
+    "otel": ["openai<3", "opentelemetry-instrumentation-openai-v2>=2.4b0", "opentelemetry-util-genai>=1.0b0,<1.2",
+             "opentelemetry-instrumentation-openai", "opentelemetry-instrumentation-anthropic",
+             "openinference-instrumentation-openai", "openinference-instrumentation-anthropic"],
+    "openlit": ["openlit"],
+}
+
+
+@nox.session(name="bench-peers")
+@nox.parametrize("group", list(PEERS))
+def bench_peers(session: nox.Session, group: str) -> None:
+    """Ours against the other instrumentations of the same calls, in one process (docs/performance.md)."""
+    session.install("-e", ".[openai,anthropic]", *PEERS[group])
+    session.run("python", "-m", "tests.benchmarks.peers", "--json", f"bench-results/peers-{group}.json",
+                *session.posargs)
 
 
 @nox.session
