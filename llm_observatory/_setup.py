@@ -352,7 +352,7 @@ def _tail_options(options: Options) -> Any:
 
 def _count_tail_decision(decision: str, reason: str, spans: int) -> None:
     metrics = _telemetry.current().metrics
-    metrics.defer(metrics.tail_sampling.add, 1,
+    metrics.count(metrics.tail_sampling, 1,
                   {semconv.LLM_SAMPLING_DECISION: decision, semconv.LLM_SAMPLING_REASON: reason})
 
 

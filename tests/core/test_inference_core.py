@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from typing import Any
 
 import pytest
 from opentelemetry import trace
@@ -247,6 +248,49 @@ def test_sampling_off_still_works_and_counts_metrics() -> None:
         assert [c.text for c in stream] == ["echo", "a", ""]
     assert cap.spans() == []
     assert sum(p["count"] for p in cap.metrics()["gen_ai.client.operation.duration"]) == 2
+
+
+class _CountingCounter:
+    """A counter that records each ``add`` it is given (and passes it on, when it wraps one)."""
+
+    def __init__(self, counter: Any = None) -> None:
+        self.counter = counter
+        self.adds: list[tuple[float, dict[str, Any]]] = []
+
+    def add(self, amount: float, attributes: Any = None) -> None:
+        self.adds.append((amount, dict(attributes or {})))
+        if self.counter is not None:
+            self.counter.add(amount, attributes)
+
+
+def test_counter_adds_queued_together_are_summed() -> None:
+    """The adds waiting for one flush reach each counter once per attribute set, with their sum."""
+    a, b = _CountingCounter(), _CountingCounter()
+    with capture() as cap:
+        metrics = cap.telemetry.metrics
+        with metrics._flush_lock:  # the drain thread waits: all four are in one flush
+            metrics.count(a, 1, {"k": "x"})
+            metrics.count(b, 1, {"k": "x"})
+            metrics.count(a, 2, {"k": "x"})
+            metrics.count(a, 5, {"k": "y"})
+        metrics.flush()
+    assert a.adds == [(3, {"k": "x"}), (5, {"k": "y"})]
+    assert b.adds == [(1, {"k": "x"})]
+
+
+def test_calls_between_two_flushes_add_to_their_counters_once() -> None:
+    """Three unpriced calls drained together: one add of 3 to the unpriced-calls counter, and three
+    points in the duration histogram."""
+    with capture() as cap:
+        metrics = cap.telemetry.metrics
+        metrics.unpriced = counting = _CountingCounter(metrics.unpriced)
+        with metrics._flush_lock:
+            for prompt in ("a", "b", "c"):
+                toy.Client().create(model="toy-1", prompt=prompt)
+        m = cap.metrics()
+    assert [amount for amount, _ in counting.adds] == [3]
+    assert m["llm.client.unpriced_calls"][0]["value"] == 3
+    assert m["gen_ai.client.operation.duration"][0]["count"] == 3
 
 
 def test_latest_metric_names() -> None:

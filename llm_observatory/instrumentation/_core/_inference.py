@@ -361,4 +361,4 @@ class Inference:
             metric_attrs, duration, input_tokens, output_tokens, ttfc, tpoc, cost_usd, error is not None
         )
         if attrs.get(sc.LLM_COST_PRICED) is False:
-            tel.metrics.defer(tel.metrics.unpriced.add, 1, metric_attrs)
+            tel.metrics.count(tel.metrics.unpriced, 1, metric_attrs)

@@ -4,7 +4,8 @@ Recording a histogram point costs the OpenTelemetry SDK about 20 µs, and an inf
 three or more. So the call path only appends to a bounded queue, and a background thread records
 the points (every 200 ms, and on ``force_flush()``/``shutdown()``). Histograms carry no per-point
 timestamps, so nothing is lost but exemplars; when the queue is full, points are dropped and
-counted in ``llm.observatory.dropped``.
+counted in ``llm.observatory.dropped``. Counter adds with the same attributes within one drain
+are summed and added once: the counter's total is the same, for one SDK call instead of many.
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ def _after_fork() -> None:
     for metrics in list(_instances):
         metrics._pending.clear()
         metrics._overflow = 0
+        metrics._sums.clear()
+        metrics._flush_lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
@@ -130,6 +133,10 @@ class Metrics:
                                                   description="Traces kept or dropped by the tail sampler")
         self._pending: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
         self._overflow = 0
+        #: Counter adds summed during a flush: ``(counter, attribute items) -> [amount, attributes]``.
+        self._sums: dict[tuple[Any, tuple[tuple[str, Any], ...]], list[Any]] = {}
+        #: One flush at a time (the drain thread's and a ``force_flush()``), for ``_sums``.
+        self._flush_lock = threading.Lock()
         _instances.add(self)
 
     def defer(self, fn: Callable[..., None], *args: Any) -> None:
@@ -141,18 +148,43 @@ class Metrics:
         if _worker is None:
             _start_worker()
 
+    def count(self, counter: Any, amount: float, attrs: Mapping[str, Any]) -> None:
+        """Queue ``counter.add(amount, attrs)``, to be summed with the other adds of its flush."""
+        self.defer(self._add, counter, amount, attrs)
+
+    def _add(self, counter: Any, amount: float, attrs: Mapping[str, Any]) -> None:
+        """Within a flush: sum ``amount`` into the counter's add for these attributes."""
+        key = (counter, tuple(attrs.items()))
+        try:
+            entry = self._sums.get(key)
+        except TypeError:  # an unhashable attribute value: added on its own
+            counter.add(amount, attrs)
+            return
+        if entry is None:
+            self._sums[key] = [amount, attrs]
+        else:
+            entry[0] += amount
+
     def flush(self) -> None:
-        """Record every queued point now."""
-        pending = self._pending
-        while True:
-            try:
-                fn, args = pending.popleft()
-            except IndexError:
-                break
-            try:
-                fn(*args)
-            except Exception as exc:
-                report("metrics.record", exc)
+        """Record every queued point now (the counter adds summed by counter and attributes)."""
+        with self._flush_lock:
+            pending = self._pending
+            while True:
+                try:
+                    fn, args = pending.popleft()
+                except IndexError:
+                    break
+                try:
+                    fn(*args)
+                except Exception as exc:
+                    report("metrics.record", exc)
+            sums = self._sums
+            for (counter, _), (amount, attrs) in sums.items():
+                try:
+                    counter.add(amount, attrs)
+                except Exception as exc:
+                    report("metrics.record", exc)
+            sums.clear()
         if self._overflow:
             overflow, self._overflow = self._overflow, 0
             self.dropped.add(overflow, {sc.LLM_DROP_REASON: "metrics_queue_full"})
@@ -188,7 +220,8 @@ class Metrics:
         cost_usd: float | None,
         failed: bool,
     ) -> None:
-        """Record one inference call. ``attrs`` are the common metric attributes (with error.type)."""
+        """Record one inference call (within a flush: its counter adds are summed there). ``attrs``
+        are the common metric attributes (with error.type)."""
         if self.legacy:
             self.duration.record(duration_s, attrs)
             if input_tokens is not None:
@@ -204,11 +237,11 @@ class Metrics:
             modality = sc.TOKEN_MODALITY_UNKNOWN if input_tokens is None else sc.TOKEN_MODALITY_TEXT
             counted = {k: v for k, v in attrs.items() if k != sc.ERROR_TYPE}
             counted[sc.GEN_AI_TOKEN_MODALITY] = modality
-            self.inf_input.add(input_tokens or 0, counted)
-            self.inf_output.add(output_tokens or 0, counted)
+            self._add(self.inf_input, input_tokens or 0, counted)
+            self._add(self.inf_output, output_tokens or 0, counted)
             if ttfc_s is not None:
                 self.inf_ttfc.record(ttfc_s, attrs)
             if tpoc_s is not None:
                 self.inf_tpoc.record(tpoc_s, attrs)
         if cost_usd is not None:
-            self.cost.add(cost_usd, {k: v for k, v in attrs.items() if k != sc.ERROR_TYPE})
+            self._add(self.cost, cost_usd, {k: v for k, v in attrs.items() if k != sc.ERROR_TYPE})
