@@ -18,7 +18,9 @@ def sdk_attributes(package: str) -> Attributes:
             continue
         for key, value in list(vars(module).items()):
             found[(module, key)] = value
-            if isinstance(value, type) and value.__module__ == name:
+            # type(), not isinstance(): the latter asks a lazy proxy (anthropic's for google-auth)
+            # for its __class__, which imports what it stands for
+            if issubclass(type(value), type) and value.__module__ == name:
                 for attr, member in list(vars(value).items()):
                     found[(value, attr)] = member
     return found
@@ -27,7 +29,7 @@ def sdk_attributes(package: str) -> Attributes:
 def _lazy(attr: str, value: Any) -> bool:
     """Set by Python or pydantic on first use, not by an instrumentor: a submodule imported since
     (an attribute of its package), and what pydantic builds when a model is first completed."""
-    return isinstance(value, type(sys)) or attr.startswith("__pydantic_") or attr == "__signature__"
+    return issubclass(type(value), type(sys)) or attr.startswith("__pydantic_") or attr == "__signature__"
 
 
 def changed(before: Attributes, after: Attributes) -> list[str]:
