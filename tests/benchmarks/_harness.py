@@ -131,8 +131,6 @@ def measure_configs(configs: dict[str, tuple[Callable[[], Any], Callable[[], Non
     ``differences``, when given, receives. ``after_round`` runs after each batch (untimed), with
     the configuration's name.
     """
-    import random
-
     rng = random.Random(seed)
     samples: dict[str, list[float]] = {name: [] for name in configs}
     names = list(configs)

@@ -39,6 +39,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 import llm_observatory as observatory
+from llm_observatory.instrumentation._core import _telemetry
 from tests._sdk_state import Attributes, restore, sdk_attributes
 
 from ._harness import (
@@ -143,8 +144,6 @@ def _per_call(counter: SpanCounter, fn: Callable[[], Any], on: Callable[[], None
     """The spans and the metric points (measurements the meter provider is given) one call makes."""
     from opentelemetry.sdk.metrics._internal.measurement_consumer import SynchronousMeasurementConsumer
 
-    from llm_observatory.instrumentation._core import _telemetry
-
     points = 0
     consume = SynchronousMeasurementConsumer.consume_measurement
 
@@ -172,8 +171,6 @@ def _per_call(counter: SpanCounter, fn: Callable[[], Any], on: Callable[[], None
 def compare(sdk: str, case: str, configs: dict[str, tuple[Callable[[], Any], Callable[[], None], Callable[[], None]]],
             floor: float, calls: int, rounds: int, counter: SpanCounter) -> None:
     """Time ``configs`` (``none`` the uninstrumented baseline) and add a row for each."""
-    from llm_observatory.instrumentation._core import _telemetry
-
     metrics = _telemetry.current().metrics
     made = {name: _per_call(counter, fn, up, down) for name, (fn, up, down) in configs.items()}
     diffs: dict[str, list[float]] = {}
@@ -197,15 +194,12 @@ def compare(sdk: str, case: str, configs: dict[str, tuple[Callable[[], Any], Cal
 def bench_sdk(sdk: str, cases: dict[str, Callable[[], Any]], ours: Any, peers: list[tuple[str, Any, dict[str, Any]]],
               floor: float, calls: int, rounds: int, counter: SpanCounter,
               ours_cases: dict[str, Callable[[], Any]] | None = None) -> None:
-    from llm_observatory.instrumentation._core import _telemetry
-
     for fn in (*cases.values(), *(ours_cases or {}).values()):
         fn()  # the SDK imports its resource modules on first use: they must be in the snapshot
     before = sdk_attributes(sdk)  # ours and every peer are uninstrumented here
 
     metrics = _telemetry.current().metrics
-    for case, n in (("call", max(calls // 40, 20)), ("50-chunk stream", max(calls // 200, 5))):
-        key = "call" if case == "call" else "stream"
+    for key, case, n in (("call", "call", max(calls // 40, 20)), ("stream", "50-chunk stream", max(calls // 200, 5))):
         fn = cases[key]
         our_fn = (ours_cases or cases)[key]
 
