@@ -9,6 +9,7 @@ counted as unpriced, never reported as $0.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import NamedTuple, Protocol
 
 
@@ -24,8 +25,12 @@ class Pricer(Protocol):
     def cost(
         self, provider: str, model: str, input_tokens: int, output_tokens: int,
         cache_read_tokens: int = 0, cache_write_tokens: int = 0, *, fallback: str | None = None,
+        extra: Mapping[str, int] | None = None,
     ) -> Cost | None:
-        """The cost of a call, or ``None`` when neither ``model`` nor ``fallback`` has a known price."""
+        """The cost of a call, or ``None`` when neither ``model`` nor ``fallback`` has a known price.
+
+        ``extra`` (1-hour cache writes, audio tokens, web searches: see ``PriceTable``) is passed only
+        for a call that reported some, so a pricer written before it existed keeps working."""
         ...
 
 

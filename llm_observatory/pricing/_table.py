@@ -4,7 +4,9 @@
 price tier, so the first call for a (provider, model) derives that model's per-token rates from
 genai-prices itself (``ModelPrice.calc_price`` on exact one-token probes, once per tier region);
 every later call is a dict lookup and a few multiplications. The result equals ``calc_price``
-for usages made of input, output, cache-read and cache-write tokens.
+for usages made of input, output, cache-read and cache-write tokens, and of the less common
+units in :data:`EXTRA_UNITS` (1-hour cache writes, audio tokens, web searches), whose rates are
+derived the same way on a model's first call that reports one.
 
 Overrides (:class:`PriceOverride`, from code or a file) win over the data.
 """
@@ -20,7 +22,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -58,6 +60,17 @@ RACY_IMPORTS: dict[str, tuple[str, ...]] = {"httpx2": ("openai",)}
 #: How long an SDK's import waits, at most, for the background import of such a module.
 RACY_IMPORT_WAIT_S = 10.0
 
+#: The less common usage units a call may report, by their genai-prices usage key, each with the
+#: unit it is part of (its price replaces that unit's for these) and the side of the cost it adds
+#: to: ``(parent usage key or None, "input" | "output" | "other")``. A unit the model has no price
+#: for costs what its parent costs (genai-prices' own rule); one without a parent then costs nothing.
+EXTRA_UNITS: dict[str, tuple[str | None, str]] = {
+    "cache_write_1h_tokens": ("cache_write_tokens", "input"),  # Anthropic's 1-hour cache writes
+    "input_audio_tokens": ("input_tokens", "input"),
+    "output_audio_tokens": ("output_tokens", "output"),
+    "web_searches": (None, "other"),  # a fee per search (Anthropic's server tool, OpenAI's hosted tool)
+}
+
 #: How long a model with time-dependent prices (dated changes, off-peak hours) keeps its rates.
 CONDITIONAL_TTL_S = 60.0
 _MTOK = 1_000_000
@@ -93,19 +106,25 @@ class _Rates:
 
     A rate of ``None`` means genai-prices cannot price that kind of token for this model; a call
     that uses it is unpriced rather than priced wrongly. ``expires`` is a ``time.monotonic()``
-    deadline for time-dependent prices, 0 for prices that never change.
+    deadline for time-dependent prices, 0 for prices that never change. ``source`` is the
+    genai-prices price the rates came from (``None`` for an override), from which the rate of an
+    :data:`EXTRA_UNITS` unit is derived on its first use (``extra``: unit → one rate per region,
+    the difference from its parent's rate).
     """
 
-    __slots__ = ("expires", "per_request", "rates", "thresholds")
+    __slots__ = ("expires", "extra", "per_request", "rates", "source", "thresholds")
 
     def __init__(self, thresholds: tuple[int, ...], rates: tuple[tuple[float | None, ...], ...],
-                 per_request: float, expires: float) -> None:
+                 per_request: float, expires: float, source: Any = None) -> None:
         self.thresholds = thresholds
         self.rates = rates
         self.per_request = per_request
         self.expires = expires
+        self.source = source
+        self.extra: dict[str, tuple[float | None, ...]] = {}
 
-    def cost(self, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int) -> Cost | None:
+    def cost(self, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int,
+             extra: Mapping[str, int] | None = None) -> Cost | None:
         region = 0
         for threshold in self.thresholds:
             if input_tokens > threshold:
@@ -119,7 +138,25 @@ class _Rates:
         if cache_write:
             inp += cache_write * d  # type: ignore[operator]
         out = output_tokens * b
-        return Cost(inp + out + self.per_request, inp, out)
+        other = self.per_request
+        if extra:
+            for unit, count in extra.items():
+                if not count or unit not in EXTRA_UNITS:
+                    continue
+                rates = self.extra.get(unit)
+                if rates is None:
+                    rates = self.extra[unit] = _probe_extra(self.source, self.thresholds, unit)
+                delta = rates[region]
+                if delta is None:
+                    return None
+                side = EXTRA_UNITS[unit][1]
+                if side == "input":
+                    inp += count * delta
+                elif side == "output":
+                    out += count * delta
+                else:
+                    other += count * delta
+        return Cost(inp + out + other, inp, out)
 
 
 def _override_rates(entry: PriceOverride) -> _Rates:
@@ -127,6 +164,42 @@ def _override_rates(entry: PriceOverride) -> _Rates:
     c = a if entry.cache_read is None else entry.cache_read / _MTOK
     d = a if entry.cache_write is None else entry.cache_write / _MTOK
     return _Rates((), ((a, entry.output / _MTOK, c, d),), 0.0, 0.0)
+
+
+def _region_sizes(thresholds: tuple[int, ...]) -> list[int]:
+    """An input size inside each tier region, as the probes use."""
+    sizes = []
+    for k in range(len(thresholds) + 1):
+        n = 1 if k == 0 else thresholds[k - 1] + 1
+        if k == 0 and thresholds and thresholds[0] < 1:
+            n = 0
+        sizes.append(n)
+    return sizes
+
+
+def _probe_extra(model_price: Any, thresholds: tuple[int, ...], unit: str) -> tuple[float | None, ...]:
+    """Per region, what one ``unit`` adds to the cost beyond its parent unit (``EXTRA_UNITS``),
+    from genai-prices' arithmetic: 0 for an override (priced as its parent), ``None`` where
+    genai-prices cannot price it."""
+    if model_price is None:
+        return (0.0,) * (len(thresholds) + 1)
+    from genai_prices.types import Usage
+
+    parent, side = EXTRA_UNITS[unit]
+    index = {"input": "input_price", "output": "output_price", "other": "total_price"}[side]
+    rates: list[float | None] = []
+    for n in _region_sizes(thresholds):
+        base_usage = {"input_tokens": n}
+        if parent is not None and parent != "input_tokens":
+            base_usage[parent] = 1  # (a region of empty inputs has no cache writes: None below)
+        try:
+            base = model_price.calc_price(Usage(**base_usage))
+            more = model_price.calc_price(Usage(**base_usage, **{unit: 1}))
+        except (ValueError, LookupError, ArithmeticError):
+            rates.append(None)
+            continue
+        rates.append(float(more[index] - base[index]))
+    return tuple(rates)
 
 
 def _probe_rates(model_price: Any) -> tuple[tuple[int, ...], tuple[tuple[float | None, ...], ...], float]:
@@ -153,10 +226,7 @@ def _probe_rates(model_price: Any) -> tuple[tuple[int, ...], tuple[tuple[float |
         raise LookupError("model has no token prices")
     per_request = zero[2] - zero[0] - zero[1]
     regions: list[tuple[float | None, ...]] = []
-    for k in range(len(thresholds) + 1):
-        n = 1 if k == 0 else thresholds[k - 1] + 1
-        if k == 0 and thresholds and thresholds[0] < 1:
-            n = 0
+    for n in _region_sizes(thresholds):
         base = calc(input_tokens=n)
         if base is None:
             regions.append((None, None, None, None))
@@ -209,11 +279,13 @@ class PriceTable:
     def cost(
         self, provider: str, model: str, input_tokens: int, output_tokens: int,
         cache_read_tokens: int = 0, cache_write_tokens: int = 0, *, at: datetime | None = None,
-        fallback: str | None = None,
+        fallback: str | None = None, extra: Mapping[str, int] | None = None,
     ) -> Cost | None:
         """The cost of a call, or ``None`` when the model has no known price (never $0).
 
         ``fallback``: a second name to try (the request model, when ``model`` is the response's).
+        ``extra``: counts of the units in :data:`EXTRA_UNITS` (by genai-prices usage key), each
+        part of its parent unit's count (1-hour cache writes are among the cache writes).
         """
         rates = self._memo.get((provider, model), _MISSING) if at is None else _MISSING
         if rates is _MISSING or (rates is not None and rates.expires and rates.expires < time.monotonic()):
@@ -223,7 +295,7 @@ class PriceTable:
         if rates is None:
             self._warn_unpriced(provider, model)
             return None
-        return rates.cost(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
+        return rates.cost(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, extra)
 
     def _rates(self, provider: str, model: str, at: datetime | None) -> _Rates | None:
         if at is not None:
@@ -340,10 +412,11 @@ class PriceTable:
             return None
         _provider, info = found
         when = at or datetime.now(timezone.utc)
-        thresholds, regions, per_request = _probe_rates(info.get_prices(when))
+        prices = info.get_prices(when)
+        thresholds, regions, per_request = _probe_rates(prices)
         conditional = not hasattr(info.prices, "input_mtok") and isinstance(info.prices, list)
         expires = time.monotonic() + CONDITIONAL_TTL_S if conditional else 0.0
-        return _Rates(thresholds, regions, per_request, expires)
+        return _Rates(thresholds, regions, per_request, expires, prices)
 
 
 def _pending_racy_imports() -> list[str] | None:

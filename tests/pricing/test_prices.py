@@ -15,7 +15,7 @@ from genai_prices.data import providers as DATA  # noqa: E402
 from genai_prices.types import ConditionalPrice, StartDateConstraint, TieredPrices  # noqa: E402
 
 from llm_observatory.pricing import PriceOverride, PriceTable, PricingConfigError, parse_overrides  # noqa: E402
-from llm_observatory.pricing._table import PROVIDER_IDS  # noqa: E402
+from llm_observatory.pricing._table import EXTRA_UNITS, PROVIDER_IDS  # noqa: E402
 
 OURS = {"openai": "openai", "anthropic": "anthropic", "google": "gcp.gemini", "mistral": "mistral_ai",
         "aws": "aws.bedrock"}
@@ -51,22 +51,81 @@ def test_matrix_is_broad_enough() -> None:
     assert {ours for ours, _, _ in MATRIX} == set(OURS.values())
 
 
+def _agrees(table: PriceTable, provider: str, pid: str, model: str, usage: dict[str, int]) -> bool:
+    """Our price of ``usage`` (genai-prices usage keys) equals the oracle's, or both have none;
+    ``True`` when there was a price to compare."""
+    expected = _oracle(model, pid, usage)
+    got = table.cost(provider, model, usage["input_tokens"], usage["output_tokens"],
+                     usage.get("cache_read_tokens", 0), usage.get("cache_write_tokens", 0),
+                     extra={k: v for k, v in usage.items() if k in EXTRA_UNITS} or None)
+    if expected is None:
+        assert got is None, (model, usage)
+        return False
+    assert got is not None, (model, usage)
+    assert abs(got.total - float(expected)) < 1e-9, (model, usage, got, expected)
+    assert abs(got.input + got.output - got.total) < 1e-9 or got.total > got.input + got.output
+    return True
+
+
 @pytest.mark.parametrize(("provider", "pid", "model"), MATRIX, ids=[f"{p}/{m}" for _, p, m in MATRIX])
 def test_equals_calc_price(provider: str, pid: str, model: str) -> None:
     table = PriceTable()
+    compared = [_agrees(table, provider, pid, model, usage) for usage in USAGES]
+    assert any(compared) or all(_oracle(model, pid, u) is None for u in USAGES)
+
+
+def _with_unit(price_key: str, pids: tuple[str, ...] = ("openai", "anthropic")) -> list[tuple[str, str, str]]:
+    """``(ours, genai-prices provider, model)`` for the models whose current price has ``price_key``."""
+    found = []
+    for pid in pids:
+        provider = next(p for p in DATA if p.id == pid)
+        for m in provider.models:
+            if getattr(m.get_prices(NOW), price_key, None) is not None:
+                found.append((OURS[pid], pid, m.id))
+    return found
+
+
+#: models with a price of their own for each less common unit, and, for each, models without one
+#: (where genai-prices prices the unit as the unit it is part of, or a fee as nothing)
+EXTRA = list(dict.fromkeys(
+    _with_unit("cache_write_1h_mtok")[:5] + _with_unit("input_audio_mtok", ("openai",))[-4:]
+    + _with_unit("web_searches_kcount")[-4:] + [("openai", "openai", "gpt-4o-mini"), ("openai", "openai", "o1")]))
+EXTRA_USAGES = [
+    {"input_tokens": 6000, "output_tokens": 700, "cache_read_tokens": 1000, "cache_write_tokens": 2500,
+     "cache_write_1h_tokens": 2000, "web_searches": 4},
+    {"input_tokens": 6000, "output_tokens": 700, "input_audio_tokens": 4500, "output_audio_tokens": 300},
+    {"input_tokens": 250_000, "output_tokens": 700, "cache_write_tokens": 100_000, "cache_write_1h_tokens": 100_000,
+     "web_searches": 1},  # above the long-context tier of the models that have one
+]
+
+
+def test_the_extra_units_have_prices_in_the_data() -> None:
+    assert len(_with_unit("cache_write_1h_mtok")) >= 3
+    assert len(_with_unit("input_audio_mtok", ("openai",))) >= 2
+    assert len(_with_unit("web_searches_kcount")) >= 3
+
+
+@pytest.mark.parametrize(("provider", "pid", "model"), EXTRA, ids=[f"{p}/{m}" for _, p, m in EXTRA])
+def test_extra_units_equal_calc_price(provider: str, pid: str, model: str) -> None:
+    table = PriceTable()
     compared = 0
-    for usage in USAGES:
-        expected = _oracle(model, pid, usage)
-        got = table.cost(provider, model, usage["input_tokens"], usage["output_tokens"],
-                         usage.get("cache_read_tokens", 0), usage.get("cache_write_tokens", 0))
-        if expected is None:
-            assert got is None
-            continue
-        assert got is not None, (model, usage)
-        assert abs(got.total - float(expected)) < 1e-9, (model, usage, got, expected)
-        assert abs(got.input + got.output - got.total) < 1e-9 or got.total > got.input + got.output
-        compared += 1
-    assert compared or all(_oracle(model, pid, u) is None for u in USAGES)
+    for usage in EXTRA_USAGES:
+        if _agrees(table, provider, pid, model, usage):
+            compared += 1
+        # and the same call without the breakdown is priced as genai-prices prices it without one
+        _agrees(table, provider, pid, model, {k: v for k, v in usage.items() if k not in EXTRA_UNITS})
+    assert compared
+
+
+def test_extra_units_with_an_override_cost_what_their_parent_unit_costs() -> None:
+    table = PriceTable([PriceOverride("my-model", input=2.0, output=8.0, cache_write=3.0)], use_genai_prices=False)
+    extra = {"cache_write_1h_tokens": 500, "input_audio_tokens": 100, "output_audio_tokens": 10, "web_searches": 2}
+    got = table.cost("openai", "my-model", 2000, 100, 0, 1000, extra=extra)
+    plain = table.cost("openai", "my-model", 2000, 100, 0, 1000)
+    assert got == plain and plain is not None
+    assert plain.total == pytest.approx((1000 * 2.0 + 1000 * 3.0 + 100 * 8.0) / 1e6)
+    # units the table does not know are left out, not an error
+    assert table.cost("openai", "my-model", 2000, 100, 0, 1000, extra={"holograms": 3}) == plain
 
 
 def _tiered() -> list[tuple[str, str, int]]:
