@@ -176,6 +176,12 @@ LLM_COST_INPUT_USD: Final = "llm.cost.input_usd"
 LLM_COST_OUTPUT_USD: Final = "llm.cost.output_usd"
 #: ``False`` when no price is known for the model; the cost attributes are then unset.
 LLM_COST_PRICED: Final = "llm.cost.priced"
+#: Cache writes kept for an hour (Anthropic's ``cache_creation.ephemeral_1h_input_tokens``): part of
+#: ``gen_ai.usage.cache_write.input_tokens``, priced at their own, higher, rate.
+LLM_USAGE_CACHE_WRITE_1H_INPUT_TOKENS: Final = "llm.usage.cache_write_1h.input_tokens"
+#: Web searches run by the provider's own search tool for this call (Anthropic's
+#: ``server_tool_use.web_search_requests``, OpenAI's ``web_search_call`` items); each one is billed.
+LLM_USAGE_WEB_SEARCHES: Final = "llm.usage.web_searches"
 #: ``True`` when the token counts were estimated locally because the provider sent none.
 LLM_USAGE_ESTIMATED: Final = "llm.usage.estimated"
 #: Raw provider finish/stop reasons when they were normalised (e.g. Anthropic ``end_turn``).

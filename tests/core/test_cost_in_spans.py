@@ -85,3 +85,39 @@ def test_our_bookkeeping_is_not_in_the_span_duration() -> None:
         toy.Client().create(model="toy-1", prompt="hi")
     span = cap.span("chat toy-1")
     assert (span.end_time - span.start_time) / 1e9 < 0.5
+
+
+def _inference_with_extras(pricer: object) -> dict[str, object]:
+    from llm_observatory.instrumentation._core._inference import Inference
+
+    with capture(pricer=pricer) as cap:  # type: ignore[arg-type]
+        inference = Inference(cap.telemetry, "chat", "openai", "toy-1")
+        inference.input_tokens, inference.output_tokens = 100, 10
+        inference.extra_usage = {"input_audio_tokens": 60, "web_searches": 2}
+        inference.end()
+    return dict(cap.spans()[0].attributes or {})
+
+
+def test_a_pricer_gets_the_extra_units_and_their_attributes_are_set() -> None:
+    seen: list[object] = []
+
+    class Pricer:
+        def cost(self, *args: object, extra: object = None, **kwargs: object) -> object:
+            seen.append(extra)
+            return TABLE.cost("openai", "toy-1", 100, 10)
+
+    attrs = _inference_with_extras(Pricer())
+    assert seen == [{"input_audio_tokens": 60, "web_searches": 2}]
+    assert (attrs["gen_ai.usage.audio.input_tokens"], attrs["llm.usage.web_searches"]) == (60, 2)
+    assert attrs["llm.cost.usd"] == pytest.approx((100 * 2.0 + 10 * 8.0) / 1e6)
+
+
+def test_a_pricer_older_than_the_extra_units_still_prices_the_call() -> None:
+    class OldPricer:  # the Pricer protocol as it was: no ``extra``
+        def cost(self, provider: str, model: str, input_tokens: int, output_tokens: int,
+                 cache_read_tokens: int = 0, cache_write_tokens: int = 0, *, fallback: str | None = None) -> object:
+            return TABLE.cost(provider, model, input_tokens, output_tokens)
+
+    attrs = _inference_with_extras(OldPricer())
+    assert attrs["llm.cost.usd"] == pytest.approx((100 * 2.0 + 10 * 8.0) / 1e6)
+    assert attrs["llm.usage.web_searches"] == 2

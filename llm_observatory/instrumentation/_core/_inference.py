@@ -26,6 +26,13 @@ from ._suppression import ACTIVE_KEY, InferenceSlot, claim_slot, with_span
 from ._telemetry import Telemetry
 
 _CLIENT = SpanKind.CLIENT
+#: ``Inference.extra_usage`` keys (the price table's ``EXTRA_UNITS``) → their span attributes.
+EXTRA_USAGE_ATTRIBUTES = {
+    "cache_write_1h_tokens": sc.LLM_USAGE_CACHE_WRITE_1H_INPUT_TOKENS,
+    "input_audio_tokens": sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS,
+    "output_audio_tokens": sc.GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS,
+    "web_searches": sc.LLM_USAGE_WEB_SEARCHES,
+}
 _ACTIVE = {ACTIVE_KEY: True}
 _error_type_cache: dict[type, str] = {}
 
@@ -74,6 +81,7 @@ class Inference:
         "chunks",
         "done",
         "estimate",
+        "extra_usage",
         "finish_reasons",
         "first_ns",
         "input_messages",
@@ -158,6 +166,9 @@ class Inference:
         self.cache_read_tokens: int | None = None
         self.cache_write_tokens: int | None = None
         self.reasoning_tokens: int | None = None
+        #: Counts of the less common priced units (:data:`EXTRA_USAGE_ATTRIBUTES`), each part of
+        #: the count it belongs to (audio input tokens are input tokens); only those above zero.
+        self.extra_usage: dict[str, int] | None = None
         #: Called when the provider sent no (or partial) usage: returns ``(input, output)`` estimates;
         #: only the counts that are missing are taken from it.
         self.estimate: Callable[[], tuple[int | None, int | None]] | None = None
@@ -302,15 +313,30 @@ class Inference:
             attrs[sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = self.cache_write_tokens
         if self.reasoning_tokens is not None:
             attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = self.reasoning_tokens
+        extra = self.extra_usage
+        if extra:
+            for unit, count in extra.items():
+                attrs[EXTRA_USAGE_ATTRIBUTES[unit]] = count
 
         cost_usd: float | None = None
         pricer = self.tel.pricer
         model = self.response_model or self.request_model
         if pricer is not None and model and (input_tokens is not None or output_tokens is not None):
-            cost = pricer.cost(
-                self.provider, model, input_tokens or 0, output_tokens or 0,
-                self.cache_read_tokens or 0, self.cache_write_tokens or 0, fallback=self.request_model,
-            )
+            cost = None
+            if extra:  # (only then: a pricer of the app's own may predate the argument)
+                try:
+                    cost = pricer.cost(
+                        self.provider, model, input_tokens or 0, output_tokens or 0,
+                        self.cache_read_tokens or 0, self.cache_write_tokens or 0, fallback=self.request_model,
+                        extra=extra,
+                    )
+                except TypeError:
+                    extra = None
+            if not extra:
+                cost = pricer.cost(
+                    self.provider, model, input_tokens or 0, output_tokens or 0,
+                    self.cache_read_tokens or 0, self.cache_write_tokens or 0, fallback=self.request_model,
+                )
             if cost is None:
                 attrs[sc.LLM_COST_PRICED] = False
             else:
