@@ -26,6 +26,12 @@ class FakeAnthropic:
     input_tokens: int = 13
     cache_read: int = 0
     cache_write: int = 0
+    #: of ``cache_write``: the writes kept for an hour (the usage's ``cache_creation`` breakdown)
+    cache_write_1h: int = 0
+    #: web searches run by the server tool (``server_tool_use``, also on ``message_delta``)
+    web_searches: int = 0
+    #: thinking tokens among the output tokens (``output_tokens_details``)
+    thinking_tokens: int | None = None
     fail_status: int | None = None
     cut_after_events: int | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -53,8 +59,21 @@ class FakeAnthropic:
         return httpx.Response(200, json=self._message(), headers={"request-id": "req_011"})
 
     def _usage(self, output: int) -> dict[str, Any]:
-        return {"input_tokens": self.input_tokens, "cache_creation_input_tokens": self.cache_write,
-                "cache_read_input_tokens": self.cache_read, "output_tokens": output, "service_tier": "standard"}
+        usage = {"input_tokens": self.input_tokens, "cache_creation_input_tokens": self.cache_write,
+                 "cache_read_input_tokens": self.cache_read, "output_tokens": output, "service_tier": "standard"}
+        if self.cache_write:  # the API breaks the writes down by lifetime
+            usage["cache_creation"] = {"ephemeral_5m_input_tokens": self.cache_write - self.cache_write_1h,
+                                       "ephemeral_1h_input_tokens": self.cache_write_1h}
+        usage.update(self._details())
+        return usage
+
+    def _details(self) -> dict[str, Any]:
+        details: dict[str, Any] = {}
+        if self.web_searches:
+            details["server_tool_use"] = {"web_search_requests": self.web_searches, "web_fetch_requests": 0}
+        if self.thinking_tokens is not None:
+            details["output_tokens_details"] = {"thinking_tokens": self.thinking_tokens}
+        return details
 
     def _content(self) -> list[dict[str, Any]]:
         blocks: list[dict[str, Any]] = []
@@ -102,7 +121,7 @@ class FakeAnthropic:
             events.append({"type": "content_block_stop", "index": index})
         events.append({"type": "message_delta",
                        "delta": {"stop_reason": "tool_use" if self.tool_use else "end_turn", "stop_sequence": None},
-                       "usage": {"output_tokens": len(self.words)}})
+                       "usage": {"output_tokens": len(self.words), **self._details()}})
         events.append({"type": "message_stop"})
         return events
 

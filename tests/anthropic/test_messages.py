@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 import llm_observatory as observatory
 from llm_observatory.instrumentation.anthropic._handlers import client_info
 from llm_observatory.testing import capture
+from tests._oracle import oracle_cost
 from tests.openai.schema import SYSTEM_INSTRUCTIONS, validate_messages
 
 from .conftest import MESSAGES, make_client
@@ -252,3 +253,38 @@ def test_one_shot_iterators_reach_the_sdk_unread(stream: bool, content: bool, in
     assert [r["body"] for r in traced_fake.requests] == [r["body"] for r in plain_fake.requests]
     body = traced_fake.requests[0]["body"]
     assert body["messages"] and body["system"] and body["tools"]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["message", "stream"])
+def test_one_hour_cache_writes_web_searches_and_thinking_tokens(fake: FakeAnthropic, stream: bool) -> None:
+    fake.cache_read, fake.cache_write, fake.cache_write_1h = 300, 2000, 1500
+    fake.web_searches, fake.thinking_tokens = 3, 2
+    with capture() as cap:
+        result = make_client(fake).messages.create(model=MODEL, max_tokens=256, messages=MESSAGES, stream=stream)
+        if stream:
+            assert [e.type for e in result][-1] == "message_stop"
+    a = dict(cap.spans()[0].attributes or {})
+    total_in = fake.input_tokens + 300 + 2000
+    assert a["gen_ai.usage.input_tokens"] == total_in and a["gen_ai.usage.cache_write.input_tokens"] == 2000
+    assert a["llm.usage.cache_write_1h.input_tokens"] == 1500
+    assert a["llm.usage.web_searches"] == 3
+    assert a["gen_ai.usage.reasoning.output_tokens"] == 2
+    usage = {"input_tokens": total_in, "output_tokens": len(fake.words), "cache_read_tokens": 300,
+             "cache_write_tokens": 2000}
+    expected = oracle_cost(MODEL, "anthropic", **usage, cache_write_1h_tokens=1500, web_searches=3)
+    assert a["llm.cost.usd"] == pytest.approx(expected, abs=1e-12)
+    # what the call would have cost priced the old way: every write at the 5-minute rate, searches free
+    flat = oracle_cost(MODEL, "anthropic", **usage)
+    assert expected > flat + 3 * 0.01 - 1e-9  # $10 per 1,000 searches, and the dearer hour-long writes
+
+
+def test_a_message_without_those_details_reports_none_of_them(fake: FakeAnthropic) -> None:
+    fake.cache_write = 20
+    with capture() as cap:
+        make_client(fake).messages.create(model=MODEL, max_tokens=256, messages=MESSAGES)
+    a = dict(cap.spans()[0].attributes or {})
+    assert {"llm.usage.cache_write_1h.input_tokens", "llm.usage.web_searches",
+            "gen_ai.usage.reasoning.output_tokens"}.isdisjoint(a)
+    expected = oracle_cost(MODEL, "anthropic", input_tokens=fake.input_tokens + 20, output_tokens=len(fake.words),
+                           cache_write_tokens=20)
+    assert a["llm.cost.usd"] == pytest.approx(expected, abs=1e-12)

@@ -52,6 +52,24 @@ def set_usage(inference: Inference, usage: Any) -> None:
     output = getattr(usage, "output_tokens", None)
     if isinstance(output, int):
         inference.output_tokens = output
+    set_usage_details(inference, usage)
+
+
+def set_usage_details(inference: Inference, usage: Any) -> None:
+    """What a usage object details, where the SDK has it: the cache writes kept for an hour (of
+    the cache writes), the web searches run, and the thinking tokens (of the output tokens)."""
+    one_hour = getattr(getattr(usage, "cache_creation", None), "ephemeral_1h_input_tokens", None)
+    searches = getattr(getattr(usage, "server_tool_use", None), "web_search_requests", None)
+    if (isinstance(one_hour, int) and one_hour > 0) or (isinstance(searches, int) and searches > 0):
+        extra = dict(inference.extra_usage or {})
+        if isinstance(one_hour, int) and one_hour > 0:
+            extra["cache_write_1h_tokens"] = one_hour
+        if isinstance(searches, int) and searches > 0:
+            extra["web_searches"] = searches
+        inference.extra_usage = extra
+    thinking = getattr(getattr(usage, "output_tokens_details", None), "thinking_tokens", None)
+    if isinstance(thinking, int):
+        inference.reasoning_tokens = thinking
 
 
 def set_stop_reason(inference: Inference, reason: Any) -> None:
@@ -228,6 +246,8 @@ class MessageEvents:
             inference.output_tokens = output
         if isinstance(getattr(usage, "input_tokens", None), int):
             set_usage(inference, usage)
+        else:  # an older API's delta: output tokens, and perhaps the searches run
+            set_usage_details(inference, usage)
 
     def finish(self, events: list[Any]) -> None:
         inference = self.inference
