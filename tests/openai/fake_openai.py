@@ -21,10 +21,11 @@ httpx: Any = getattr(_base_client, "httpx2", None) or _base_client.httpx
 CREATED = 1731368639
 
 
-def _usage(prompt: int, completion: int, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
+def _usage(prompt: int, completion: int, cached: int = 0, reasoning: int = 0,
+           audio: tuple[int, int] = (0, 0)) -> dict[str, Any]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-            "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0,
+            "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": audio[0]},
+            "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": audio[1],
                                           "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}
 
 
@@ -41,6 +42,8 @@ class FakeOpenAI:
     prompt_tokens: int = 12
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    audio_tokens: tuple[int, int] = (0, 0)  # of the prompt and of the completion tokens
+    web_searches: int = 0  # web_search_call items before a Responses answer
     requests: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -117,7 +120,8 @@ class FakeOpenAI:
                 "model": self.model, "system_fingerprint": "fp_0ba0d124f1", "service_tier": "default",
                 "choices": [{"index": i, "message": self._message(), "logprobs": None, "finish_reason": reason}
                             for i in range(n)],
-                "usage": _usage(self.prompt_tokens, len(self.words) * n, self.cached_tokens, self.reasoning_tokens)}
+                "usage": _usage(self.prompt_tokens, len(self.words) * n, self.cached_tokens, self.reasoning_tokens,
+                                self.audio_tokens)}
 
     def _chat_chunks(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         n = body.get("n") or 1
@@ -148,7 +152,7 @@ class FakeOpenAI:
                 chunks.append(chunk([{"index": i, "delta": {}, "logprobs": None, "finish_reason": "stop"}]))
         if (body.get("stream_options") or {}).get("include_usage"):
             chunks.append(chunk([], _usage(self.prompt_tokens, len(self.words) * n, self.cached_tokens,
-                                           self.reasoning_tokens)))
+                                           self.reasoning_tokens, self.audio_tokens)))
         return chunks
 
     # --- responses -------------------------------------------------------------------------------
@@ -159,8 +163,10 @@ class FakeOpenAI:
                 output = [{"type": "function_call", "id": f"fc_{i}", "call_id": i, "name": n, "arguments": a,
                            "status": "completed"} for i, n, a in self.tool_calls]
             else:
-                output = [{"type": "message", "id": "msg_0415", "status": "completed", "role": "assistant",
-                           "content": [{"type": "output_text", "text": self.answer, "annotations": []}]}]
+                output = [{"type": "web_search_call", "id": f"ws_{i}", "status": "completed",
+                           "action": {"type": "search", "query": "weather"}} for i in range(self.web_searches)]
+                output.append({"type": "message", "id": "msg_0415", "status": "completed", "role": "assistant",
+                               "content": [{"type": "output_text", "text": self.answer, "annotations": []}]})
         usage = None if status == "in_progress" else {
             "input_tokens": self.prompt_tokens, "output_tokens": len(self.words),
             "total_tokens": self.prompt_tokens + len(self.words),

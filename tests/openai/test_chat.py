@@ -10,6 +10,7 @@ import pydantic
 import pytest
 
 from llm_observatory.testing import capture
+from tests._oracle import oracle_cost
 
 from .conftest import MESSAGES, make_client
 from .fake_openai import FakeOpenAI, httpx
@@ -164,3 +165,24 @@ async def test_async_client(aclient: Any) -> None:
         result = await aclient.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert isinstance(result, openai.types.chat.ChatCompletion)
     assert cap.spans()[0].attributes["gen_ai.usage.input_tokens"] == 12
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["call", "stream"])
+def test_audio_tokens_are_reported_and_priced_at_their_own_rates(fake: FakeOpenAI, stream: bool) -> None:
+    fake.model, fake.prompt_tokens, fake.audio_tokens = "gpt-audio", 900, (800, 3)
+    with capture() as cap:
+        client = make_client(fake)
+        if stream:
+            for _ in client.chat.completions.create(model="gpt-audio", messages=MESSAGES, stream=True,
+                                                    stream_options={"include_usage": True}):
+                pass
+        else:
+            client.chat.completions.create(model="gpt-audio", messages=MESSAGES)
+    a = dict(cap.spans()[0].attributes or {})
+    assert (a["gen_ai.usage.audio.input_tokens"], a["gen_ai.usage.audio.output_tokens"]) == (800, 3)
+    output = len(fake.words)
+    expected = oracle_cost("gpt-audio", "openai", input_tokens=900, output_tokens=output, input_audio_tokens=800,
+                            output_audio_tokens=3)
+    assert a["llm.cost.usd"] == pytest.approx(expected, abs=1e-12)
+    # audio costs more than text: priced as text, the call would have cost less
+    assert expected > oracle_cost("gpt-audio", "openai", input_tokens=900, output_tokens=output)

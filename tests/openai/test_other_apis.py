@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from llm_observatory.testing import capture
+from tests._oracle import oracle_cost
 
 from .conftest import make_client
 from .fake_openai import FakeOpenAI
@@ -170,3 +171,30 @@ async def test_async_responses_and_embeddings(aclient: Any) -> None:
             pass
         await aclient.embeddings.create(model="text-embedding-3-small", input="a")
     assert [s.name for s in cap.spans()] == ["chat gpt-4o-mini", "chat gpt-4o-mini", "embeddings text-embedding-3-small"]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+def test_responses_web_searches_are_counted_and_priced(fake: FakeOpenAI, stream: bool) -> None:
+    fake.model, fake.web_searches = "gpt-4.1", 2
+    with capture(capture_content=True) as cap:
+        client = make_client(fake)
+        if stream:
+            for _ in client.responses.create(model="gpt-4.1", input="Weather in Paris?", stream=True,
+                                             tools=[{"type": "web_search"}]):
+                pass
+        else:
+            result = client.responses.create(model="gpt-4.1", input="Weather in Paris?",
+                                             tools=[{"type": "web_search"}])
+            assert result.output_text == fake.answer
+    a = dict(cap.spans()[0].attributes or {})
+    assert a["llm.usage.web_searches"] == 2
+    expected = oracle_cost("gpt-4.1", "openai", input_tokens=fake.prompt_tokens, output_tokens=len(fake.words),
+                           web_searches=2)
+    assert a["llm.cost.usd"] == pytest.approx(expected, abs=1e-12)
+    validate_messages(json.loads(a["gen_ai.output.messages"]), output=True)
+
+
+def test_responses_without_searches_report_none(client: Any) -> None:
+    with capture() as cap:
+        client.responses.create(model="gpt-4o-mini", input="Say this is a test")
+    assert "llm.usage.web_searches" not in (cap.spans()[0].attributes or {})

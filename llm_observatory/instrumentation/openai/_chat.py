@@ -70,7 +70,7 @@ def set_usage(inference: Inference, usage: Any) -> None:
             inference.cache_write_tokens = written
         audio_in = count(prompt, "audio_tokens")
         if audio_in:
-            inference.attributes[sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS] = audio_in
+            inference.extra_usage = {**(inference.extra_usage or {}), "input_audio_tokens": audio_in}
     completion = getattr(usage, "completion_tokens_details", None)
     if completion is not None:
         reasoning = count(completion, "reasoning_tokens")
@@ -78,7 +78,7 @@ def set_usage(inference: Inference, usage: Any) -> None:
             inference.reasoning_tokens = reasoning
         audio_out = count(completion, "audio_tokens")
         if audio_out:
-            inference.attributes[sc.GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS] = audio_out
+            inference.extra_usage = {**(inference.extra_usage or {}), "output_audio_tokens": audio_out}
 
 
 class ChatHandler(SdkHandler):

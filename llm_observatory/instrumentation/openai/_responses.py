@@ -112,9 +112,16 @@ def record_response(inference: Inference, response: Any) -> None:
         cached = details(usage, "input_tokens_details", "cached_tokens")
         if cached is not None:
             inference.cache_read_tokens = cached
+        written = details(usage, "input_tokens_details", "cache_write_tokens")
+        if written is not None:
+            inference.cache_write_tokens = written
         reasoning = details(usage, "output_tokens_details", "reasoning_tokens")
         if reasoning is not None:
             inference.reasoning_tokens = reasoning
+    # the hosted web search tool is billed per call, on top of its tokens
+    searches = sum(getattr(item, "type", None) == "web_search_call" for item in getattr(response, "output", None) or ())
+    if searches:
+        inference.extra_usage = {"web_searches": searches}
     response_refinements(inference, response)
     if inference.tel.capture_content:
         inference.output_messages = output_messages(response, reason)
