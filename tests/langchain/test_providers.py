@@ -154,3 +154,25 @@ def test_multi_prompt_generate_counts_each_call_once() -> None:
     assert len(parents) == 3  # each provider call under its own LangChain model span
     from opentelemetry import trace
     assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+def test_cache_writes_by_lifetime_are_priced_as_the_anthropic_instrumentation_prices_them() -> None:
+    """langchain-anthropic reports cache writes by lifetime (and zeroes ``cache_creation``): the
+    LangChain span, alone, counts and prices them as the Anthropic span does for the same response."""
+    fake = FakeAnthropic(cache_read=300, cache_write=2000, cache_write_1h=1500)
+    with capture() as cap:
+        chat_anthropic(fake).invoke("Say this is a test")
+    provider_span = next(s for s in cap.spans() if "llm.langchain.run_type" not in s.attributes)
+    inst = AnthropicInstrumentor()
+    inst.uninstrument()
+    try:
+        with capture() as cap:
+            chat_anthropic(fake).invoke("Say this is a test")
+    finally:
+        inst.instrument()
+    (chain_span,) = cap.spans()
+    keys = ("gen_ai.usage.input_tokens", "gen_ai.usage.cache_read.input_tokens",
+            "gen_ai.usage.cache_write.input_tokens", "llm.usage.cache_write_1h.input_tokens", "llm.cost.usd")
+    ours = [chain_span.attributes.get(k) for k in keys]
+    assert ours == [provider_span.attributes.get(k) for k in keys]
+    assert ours[:4] == [13 + 300 + 2000, 300, 2000, 1500]

@@ -119,6 +119,20 @@ def test_usage_metadata_is_taken_exactly() -> None:
     assert "llm.usage.estimated" not in attrs
 
 
+def test_usage_metadata_details_by_lifetime_and_modality() -> None:
+    message = AIMessage(content="hi", usage_metadata={
+        "input_tokens": 3000, "output_tokens": 7, "total_tokens": 3007,
+        "input_token_details": {"cache_read": 0, "cache_creation": 0, "ephemeral_5m_input_tokens": 500,
+                                "ephemeral_1h_input_tokens": 1500, "audio": 40},
+        "output_token_details": {"audio": 5}},
+        response_metadata={"model_name": "gpt-audio", "finish_reason": "stop"})
+    with capture() as cap:
+        GenericFakeChatModel(messages=iter([message])).invoke("hello")
+    attrs = cap.spans()[0].attributes
+    assert (attrs["gen_ai.usage.cache_write.input_tokens"], attrs["llm.usage.cache_write_1h.input_tokens"],
+            attrs["gen_ai.usage.audio.input_tokens"], attrs["gen_ai.usage.audio.output_tokens"]) == (2000, 1500, 40, 5)
+
+
 def test_streaming_records_time_to_first_chunk() -> None:
     chain = PROMPT | FakeListChatModel(responses=["a b c"]) | StrOutputParser()
     with capture() as cap:

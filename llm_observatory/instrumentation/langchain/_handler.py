@@ -375,10 +375,20 @@ def _model_result(inference: Inference, response: Any) -> None:
         out_details = usage.get("output_token_details") or {}
         if in_details.get("cache_read") is not None:
             inference.cache_read_tokens = in_details["cache_read"]
-        if in_details.get("cache_creation") is not None:
-            inference.cache_write_tokens = in_details["cache_creation"]
+        write = in_details.get("cache_creation")
+        five, hour = in_details.get("ephemeral_5m_input_tokens"), in_details.get("ephemeral_1h_input_tokens")
+        if isinstance(five, int) or isinstance(hour, int):
+            # langchain-anthropic moves the writes into their two lifetimes, and zeroes cache_creation
+            write = max(write or 0, (five or 0) + (hour or 0))
+        if write is not None:
+            inference.cache_write_tokens = write
         if out_details.get("reasoning") is not None:
             inference.reasoning_tokens = out_details["reasoning"]
+        details = (("cache_write_1h_tokens", hour), ("input_audio_tokens", in_details.get("audio")),
+                   ("output_audio_tokens", out_details.get("audio")))
+        extra = {unit: n for unit, n in details if isinstance(n, int) and n > 0}
+        if extra:
+            inference.extra_usage = extra
     else:
         counts = llm_output.get("token_usage") or llm_output.get("usage") or {}
         if isinstance(counts, dict):
