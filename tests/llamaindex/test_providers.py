@@ -105,3 +105,28 @@ def test_provider_error_is_raised_unchanged() -> None:
     root = cap.span("invoke_workflow RetrieverQueryEngine")
     assert root.status.status_code.name == "ERROR"
     assert all(s.end_time for s in cap.spans())
+
+
+def test_without_provider_instrumentation_the_usage_details_are_read_as_the_provider_reads_them() -> None:
+    """The cached and audio tokens of the SDK's usage object are counted and priced as the OpenAI
+    instrumentation counts them for the same response."""
+    def query() -> Any:
+        fake = FakeOpenAI(prompt_tokens=2000, cached_tokens=1500, audio_tokens=(100, 0))
+        index = VectorStoreIndex.from_documents(documents(), embed_model=openai_embedding(fake))
+        with capture() as cap:
+            str(index.as_query_engine(llm=openai_llm(fake), similarity_top_k=1).query("capital of France?"))
+        return next(s for s in cap.spans() if s.attributes.get("gen_ai.operation.name") == "chat"
+                    and "llm.inference.delegated_to" not in s.attributes)
+
+    provider_span = query()
+    OpenAIInstrumentor().uninstrument()
+    try:
+        alone = query()
+    finally:
+        OpenAIInstrumentor().instrument()
+    assert "llm.framework" in alone.attributes and "llm.framework" not in provider_span.attributes
+    keys = ("gen_ai.usage.input_tokens", "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.audio.input_tokens",
+            "llm.cost.usd")
+    ours = [alone.attributes.get(k) for k in keys]
+    assert ours == [provider_span.attributes.get(k) for k in keys]
+    assert ours[:3] == [2000, 1500, 100]

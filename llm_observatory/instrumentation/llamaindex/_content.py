@@ -258,7 +258,16 @@ def texts_of_message(msg: dict[str, Any]) -> list[str]:
 
 def _usage(inference: Inference, raw: Any, extra: dict[str, Any]) -> None:
     usage = field(raw, "usage")
-    if usage is not None:
+    sdk = type(usage).__module__.split(".", 1)[0]
+    if sdk == "anthropic" or (sdk == "openai" and hasattr(usage, "prompt_tokens")):
+        # the provider SDK's own usage object: read as its adapter reads it (Anthropic's input
+        # excludes the cache; the cache, audio and reasoning details), so both count alike
+        if sdk == "anthropic":
+            from ..anthropic._handlers import set_usage
+        else:
+            from ..openai._chat import set_usage
+        set_usage(inference, usage)
+    elif usage is not None:
         prompt = field(usage, "prompt_tokens", field(usage, "input_tokens"))
         completion = field(usage, "completion_tokens", field(usage, "output_tokens"))
         if isinstance(prompt, int):
