@@ -161,7 +161,9 @@ def test_cache_writes_by_lifetime_are_priced_as_the_anthropic_instrumentation_pr
     LangChain span, alone, counts and prices them as the Anthropic span does for the same response."""
     fake = FakeAnthropic(cache_read=300, cache_write=2000, cache_write_1h=1500)
     with capture() as cap:
-        chat_anthropic(fake).invoke("Say this is a test")
+        message = chat_anthropic(fake).invoke("Say this is a test")
+    if "ephemeral_1h_input_tokens" not in (message.usage_metadata or {}).get("input_token_details", {}):
+        pytest.skip("this langchain-anthropic does not report cache writes by lifetime")
     provider_span = next(s for s in cap.spans() if "llm.langchain.run_type" not in s.attributes)
     inst = AnthropicInstrumentor()
     inst.uninstrument()
