@@ -89,14 +89,15 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks: overhead as ratios to the uninstrumented call and to one bare span."""
-    session.install("-e", f".[{EXTRAS}]")
+    # the test group too: the workloads reuse the suite's fakes and fixtures (which import pytest)
+    session.install("-e", f".[{EXTRAS}]", *nox.project.dependency_groups(PYPROJECT, "test"))
     session.run("python", "-m", "tests.benchmarks", *session.posargs)
 
 
 @nox.session(name="bench-instructions")
 def bench_instructions(session: nox.Session) -> None:
     """The bench's rows as machine instructions per call (valgrind's callgrind): repeatable figures."""
-    session.install("-e", f".[{EXTRAS}]")
+    session.install("-e", f".[{EXTRAS}]", *nox.project.dependency_groups(PYPROJECT, "test"))
     session.run("python", "-m", "tests.benchmarks.instructions", *session.posargs)
 
 
