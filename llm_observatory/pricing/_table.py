@@ -198,6 +198,9 @@ def _probe_extra(model_price: Any, thresholds: tuple[int, ...], unit: str) -> tu
         except (ValueError, LookupError, ArithmeticError):
             rates.append(None)
             continue
+        except Exception as exc:  # a genai-prices release without the unit: priced as its parent, as before
+            logger.debug("LLM Observatory: no rate for %s from the price data: %r", unit, exc)
+            return (0.0,) * (len(thresholds) + 1)
         rates.append(float(more[index] - base[index]))
     return tuple(rates)
 

@@ -299,3 +299,20 @@ def test_no_background_import_the_application_could_see_half_done(monkeypatch: p
     finally:
         for name in ("probed_module", "prober_module"):
             sys.modules.pop(name, None)
+
+
+def test_a_unit_the_price_data_does_not_know_is_priced_as_its_parent(monkeypatch: pytest.MonkeyPatch) -> None:
+    import genai_prices.types
+
+    table = PriceTable()
+    plain = table.cost("anthropic", "claude-sonnet-4-5", 5000, 100, 0, 2000)
+
+    class OldUsage(genai_prices.types.Usage):  # a release before 1-hour cache writes
+        def __init__(self, **values: int) -> None:
+            if "cache_write_1h_tokens" in values:
+                raise TypeError("unexpected keyword argument 'cache_write_1h_tokens'")
+            super().__init__(**values)
+
+    monkeypatch.setattr(genai_prices.types, "Usage", OldUsage)
+    got = table.cost("anthropic", "claude-sonnet-4-5", 5000, 100, 0, 2000, extra={"cache_write_1h_tokens": 1500})
+    assert got == plain and plain is not None
