@@ -16,11 +16,25 @@ httpx: Any = getattr(_base_client, "httpx2", None) or _base_client.httpx
 MODEL = "claude-sonnet-4-20250514"
 
 
+#: Whether the system prompt marked for caching was written to the cache (by the first request).
+_cached: set[str] = set()
+
+
 def _handle(request: Any) -> Any:
     body = json.loads(request.content)
     last = body["messages"][-1]
-    usage = {"input_tokens": 40 + 10 * len(body["messages"]), "cache_read_input_tokens": 30,
-             "cache_creation_input_tokens": 0, "output_tokens": 18}
+    # a system block with cache_control is written to the cache by the first request (for an hour
+    # with "ttl": "1h"), then read by the next ones, as the API reports it
+    system = [b for b in body.get("system") or () if isinstance(b, dict) and b.get("cache_control")]
+    prefix = 1200 if system else 0
+    one_hour = bool(system) and system[0]["cache_control"].get("ttl") == "1h"
+    key = json.dumps(system)
+    written = prefix if system and key not in _cached else 0
+    _cached.add(key)
+    usage = {"input_tokens": 40 + 10 * len(body["messages"]), "cache_read_input_tokens": prefix - written,
+             "cache_creation_input_tokens": written, "output_tokens": 18,
+             "cache_creation": {"ephemeral_5m_input_tokens": 0 if one_hour else written,
+                                "ephemeral_1h_input_tokens": written if one_hour else 0}}
     wants_tool = body.get("tools") and isinstance(last["content"], str)
     if wants_tool:
         city = last["content"].split()[-1].rstrip("?")
