@@ -121,3 +121,16 @@ def test_a_pricer_older_than_the_extra_units_still_prices_the_call() -> None:
     attrs = _inference_with_extras(OldPricer())
     assert attrs["llm.cost.usd"] == pytest.approx((100 * 2.0 + 10 * 8.0) / 1e6)
     assert attrs["llm.usage.web_searches"] == 2
+
+
+def test_an_extra_unit_nobody_knows_is_left_out_and_the_rest_recorded() -> None:
+    from llm_observatory.instrumentation._core._inference import Inference
+
+    with capture(pricer=TABLE) as cap:
+        inference = Inference(cap.telemetry, "chat", "openai", "toy-1")
+        inference.input_tokens, inference.output_tokens = 100, 10
+        inference.extra_usage = {"holograms": 3, "web_searches": 1}
+        inference.end()
+    attrs = dict(cap.spans()[0].attributes or {})
+    assert attrs["llm.usage.web_searches"] == 1 and not any("holograms" in k for k in attrs)
+    assert attrs["llm.cost.usd"] == pytest.approx((100 * 2.0 + 10 * 8.0) / 1e6)

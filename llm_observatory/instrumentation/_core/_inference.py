@@ -316,7 +316,9 @@ class Inference:
         extra = self.extra_usage
         if extra:
             for unit, count in extra.items():
-                attrs[EXTRA_USAGE_ATTRIBUTES[unit]] = count
+                name = EXTRA_USAGE_ATTRIBUTES.get(unit)
+                if name is not None:  # (the price table leaves a unit it does not know out, too)
+                    attrs[name] = count
 
         cost_usd: float | None = None
         pricer = self.tel.pricer
