@@ -181,6 +181,13 @@ class Inference:
         #: The adapter's own per-call state (never exported).
         self.state: Any = None
 
+    def add_extra_usage(self, **counts: Any) -> None:
+        """Note counts of the less common priced units (``cache_write_1h_tokens=...``, ...) the
+        provider reported; only positive ints are kept, and a unit noted again takes the new count."""
+        found = {unit: n for unit, n in counts.items() if type(n) is int and n > 0}
+        if found:
+            self.extra_usage = {**self.extra_usage, **found} if self.extra_usage else found
+
     # --- during the call -------------------------------------------------------------------
     def activate(self) -> object:
         """Make the span current (and mark the call as ours) while the SDK method runs."""
@@ -324,21 +331,16 @@ class Inference:
         pricer = self.tel.pricer
         model = self.response_model or self.request_model
         if pricer is not None and model and (input_tokens is not None or output_tokens is not None):
+            usage = (self.provider, model, input_tokens or 0, output_tokens or 0,
+                     self.cache_read_tokens or 0, self.cache_write_tokens or 0)
             cost = None
             if extra:  # (only then: a pricer of the app's own may predate the argument)
                 try:
-                    cost = pricer.cost(
-                        self.provider, model, input_tokens or 0, output_tokens or 0,
-                        self.cache_read_tokens or 0, self.cache_write_tokens or 0, fallback=self.request_model,
-                        extra=extra,
-                    )
+                    cost = pricer.cost(*usage, fallback=self.request_model, extra=extra)
                 except TypeError:
                     extra = None
             if not extra:
-                cost = pricer.cost(
-                    self.provider, model, input_tokens or 0, output_tokens or 0,
-                    self.cache_read_tokens or 0, self.cache_write_tokens or 0, fallback=self.request_model,
-                )
+                cost = pricer.cost(*usage, fallback=self.request_model)
             if cost is None:
                 attrs[sc.LLM_COST_PRICED] = False
             else:

@@ -59,15 +59,9 @@ def set_usage_details(inference: Inference, usage: Any) -> None:
     """What a usage object details, where the SDK has it: the cache writes kept for an hour (of
     the cache writes), the web searches run, and the thinking tokens (of the output tokens)."""
     # (an SDK older than these fields keeps them as dicts)
-    one_hour = field(field(usage, "cache_creation"), "ephemeral_1h_input_tokens")
-    searches = field(field(usage, "server_tool_use"), "web_search_requests")
-    if (isinstance(one_hour, int) and one_hour > 0) or (isinstance(searches, int) and searches > 0):
-        extra = dict(inference.extra_usage or {})
-        if isinstance(one_hour, int) and one_hour > 0:
-            extra["cache_write_1h_tokens"] = one_hour
-        if isinstance(searches, int) and searches > 0:
-            extra["web_searches"] = searches
-        inference.extra_usage = extra
+    inference.add_extra_usage(
+        cache_write_1h_tokens=field(field(usage, "cache_creation"), "ephemeral_1h_input_tokens"),
+        web_searches=field(field(usage, "server_tool_use"), "web_search_requests"))
     thinking = field(field(usage, "output_tokens_details"), "thinking_tokens")
     if isinstance(thinking, int):
         inference.reasoning_tokens = thinking

@@ -384,11 +384,8 @@ def _model_result(inference: Inference, response: Any) -> None:
             inference.cache_write_tokens = write
         if out_details.get("reasoning") is not None:
             inference.reasoning_tokens = out_details["reasoning"]
-        details = (("cache_write_1h_tokens", hour), ("input_audio_tokens", in_details.get("audio")),
-                   ("output_audio_tokens", out_details.get("audio")))
-        extra = {unit: n for unit, n in details if isinstance(n, int) and n > 0}
-        if extra:
-            inference.extra_usage = extra
+        inference.add_extra_usage(cache_write_1h_tokens=hour, input_audio_tokens=in_details.get("audio"),
+                                  output_audio_tokens=out_details.get("audio"))
     else:
         counts = llm_output.get("token_usage") or llm_output.get("usage") or {}
         if isinstance(counts, dict):

@@ -68,17 +68,13 @@ def set_usage(inference: Inference, usage: Any) -> None:
             inference.cache_read_tokens = cached
         if written is not None:
             inference.cache_write_tokens = written
-        audio_in = count(prompt, "audio_tokens")
-        if audio_in:
-            inference.extra_usage = {**(inference.extra_usage or {}), "input_audio_tokens": audio_in}
+        inference.add_extra_usage(input_audio_tokens=count(prompt, "audio_tokens"))
     completion = getattr(usage, "completion_tokens_details", None)
     if completion is not None:
         reasoning = count(completion, "reasoning_tokens")
         if reasoning is not None:
             inference.reasoning_tokens = reasoning
-        audio_out = count(completion, "audio_tokens")
-        if audio_out:
-            inference.extra_usage = {**(inference.extra_usage or {}), "output_audio_tokens": audio_out}
+        inference.add_extra_usage(output_audio_tokens=count(completion, "audio_tokens"))
 
 
 class ChatHandler(SdkHandler):
