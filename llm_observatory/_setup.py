@@ -477,6 +477,9 @@ def shutdown(timeout: float | None = None) -> bool:
             state.shut_down = True
     if state is None:
         return True
+    from .instrumentation._core._stream import end_open_streams
+
+    end_open_streams()  # a stream still open is exported now, cut short, rather than lost
     for instrumentor in state.instrumentors:
         try:
             instrumentor.uninstrument()

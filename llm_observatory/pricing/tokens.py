@@ -18,6 +18,7 @@ import gzip
 import hashlib
 import logging
 import math
+import sys
 import threading
 from collections.abc import Iterable
 from importlib import resources
@@ -73,7 +74,8 @@ def encoding_name_for(model: str) -> str:
 def get_encoding(name: str) -> Any:
     """The tiktoken ``Encoding`` built from the shipped rank file (``None`` if it cannot be loaded)."""
     enc = _encodings.get(name)
-    if enc is not None or name in _failed:
+    if enc is not None or name in _failed or sys.is_finalizing():
+        # (in the interpreter's teardown a loader thread may be stopped holding the lock)
         return enc
     with _lock:
         enc = _encodings.get(name)

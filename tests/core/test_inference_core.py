@@ -136,6 +136,22 @@ def test_stream_abandoned_is_ended_by_gc(cap: Capture) -> None:
     assert _stream_span(cap)["attributes"]["gen_ai.response.finish_reasons"] == ["error"]
 
 
+def test_streams_open_at_shutdown_are_ended_then_once(cap: Capture) -> None:
+    from llm_observatory.instrumentation._core import _stream
+
+    before = len(_stream._open)
+    done = toy.Client().create(model="toy-1", prompt="a b", stream=True)
+    list(done)
+    half = toy.Client().create(model="toy-1", prompt="a b c", stream=True)
+    next(iter(half))
+    assert len(_stream._open) == before + 1  # the exhausted stream is no longer held
+    assert _stream.end_open_streams() == before + 1
+    assert len(_stream._open) == 0
+    half.close()  # its span ended already: not again
+    reasons = [s.attributes["gen_ai.response.finish_reasons"] for s in cap.spans()]  # in end order
+    assert reasons == [("stop",), ("error",)]
+
+
 @pytest.mark.usefixtures("spill_sizes")
 def test_stream_user_exception_in_with_block(cap: Capture) -> None:
     with pytest.raises(KeyError), toy.Client().create(model="toy-1", prompt="a b", stream=True) as stream:

@@ -20,13 +20,16 @@ doing the forgetting (keeping fifty of openai's chunk objects alive costs more t
 of the tap).
 
 Either way the inference ends when the stream is exhausted, on ``close()``/``aclose()``, on
-``with`` exit, on an error while reading, and, last, when the stream is garbage collected. The
-span is never current while the user's code runs between chunks. The kept chunks are released
-when the span ends.
+``with`` exit, on an error while reading, when the stream is garbage collected, and, last, when
+telemetry shuts down (at exit, or ``observatory.shutdown()``): a stream still open then is ended
+as one cut short, while its span can still be exported (during the interpreter's teardown,
+after that, nothing can be, and no work is done). The span is never current while the user's
+code runs between chunks. The kept chunks are released when the span ends.
 """
 
 from __future__ import annotations
 
+import atexit
 import inspect
 import sys
 import weakref
@@ -51,6 +54,11 @@ _ObjectProxy: Any = getattr(wrapt, "BaseObjectProxy", None) or wrapt.ObjectProxy
 SPILL_AT = 256
 
 _NONE = object()
+
+#: The states of the streams whose span is still open, by ``id``: ended by :func:`end_open_streams`.
+_open: dict[int, _State] = {}
+#: :func:`end_open_streams` is registered to run at exit (at the first traced stream).
+_at_exit = False
 
 
 class ChunkHandler(Protocol):
@@ -94,6 +102,9 @@ class _State:
         self.ring: deque[Any] | None = deque(maxlen=window) if window else None
         #: with a window: the chunks seen
         self.seen = 0
+        _open[id(self)] = self
+        if not _at_exit:
+            _end_at_exit()
 
     def accept(self, chunk: Any) -> bool:
         """Note one chunk (the proxies' way; the tap does the same inline); ``True`` to hide it."""
@@ -128,6 +139,7 @@ class _State:
                 report("stream.spill", exc)
 
     def end(self, error: BaseException | None, cut: bool) -> None:
+        _open.pop(id(self), None)
         inference = self.inference
         kept, ring = self.kept, self.ring
         chunks = kept[:]
@@ -135,7 +147,9 @@ class _State:
         if ring is not None:
             chunks += ring
             ring.clear()
-        if inference.done:
+        if inference.done or sys.is_finalizing():
+            # (in the interpreter's teardown the exporters are gone, and the threads our end
+            # could wait for, such as a tokenizer's loader, are stopped: it could only hang)
             return
         inference.chunks = self.seen if ring is not None else self.spilled + len(chunks)
         try:
@@ -426,6 +440,27 @@ def trace_stream(stream: Any, inference: Inference, handler: ChunkHandler, is_as
         stream.close = (_AsyncCloser if is_async else _Closer)(stream, close_of, state).close
         return stream
     return (AsyncStreamProxy if is_async else SyncStreamProxy)(stream, inference, handler)
+
+
+def end_open_streams() -> int:
+    """End every traced stream still open, as cut short (telemetry is shutting down); how many."""
+    states = list(_open.values())
+    for state in states:
+        try:
+            state.stop()
+        except Exception as exc:
+            report("stream.shutdown", exc)
+    return len(states)
+
+
+
+def _end_at_exit() -> None:
+    """Run :func:`end_open_streams` at exit (``init()``'s shutdown calls it too). Registered at the
+    first stream, after the tracer provider registered its own shutdown: exit hooks run last
+    registered first, so the streams end while the provider can still export their spans."""
+    global _at_exit
+    _at_exit = True
+    atexit.register(end_open_streams)
 
 
 def end_stream(stream: Any, error: BaseException | None = None) -> None:

@@ -1,0 +1,118 @@
+"""A stream still open when the program exits: exported, cut short, and the exit never waits on us.
+
+Each test runs a fresh interpreter that opens a stream, reads one chunk, keeps the stream in a
+global and exits. The OpenAI stream asks for no usage, so its end estimates tokens with tiktoken,
+whose encoding loads in a background thread; the Anthropic one is its ``messages.stream()``
+helper, entered and never left.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+import pytest
+
+from tests.conftest import run_python
+from tests.otlp_receiver import otlp_receiver
+
+OPEN_A_STREAM = {
+    "openai": """
+        import openai
+        from tests.openai.fake_openai import FakeOpenAI, httpx
+
+        fake = FakeOpenAI(answer="one two three four five")
+        client = openai.OpenAI(api_key="sk-test", max_retries=0,
+                               http_client=httpx.Client(transport=fake.transport()))
+        STREAM = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "Count to five"}], stream=True)
+        print("first chunk:", next(iter(STREAM)).id)
+    """,
+    "anthropic": """
+        import anthropic
+        from tests.anthropic.fake_anthropic import FakeAnthropic, httpx
+
+        fake = FakeAnthropic(answer="one two three four five")
+        client = anthropic.Anthropic(api_key="sk-ant-test", max_retries=0,
+                                     http_client=httpx.Client(transport=fake.transport()))
+        MANAGER = client.messages.stream(model="claude-sonnet-4-20250514", max_tokens=100,
+                                         messages=[{"role": "user", "content": "Count to five"}])
+        STREAM = MANAGER.__enter__()
+        print("first chunk:", next(iter(STREAM.text_stream)))
+    """,
+}
+INSTRUMENTOR = {"openai": "openai import OpenAIInstrumentor as Instrumentor",
+                "anthropic": "anthropic import AnthropicInstrumentor as Instrumentor"}
+
+
+def _script(setup: str, provider: str) -> str:
+    """``setup``, then the stream opened (``python -c`` code)."""
+    return textwrap.dedent(setup) + textwrap.dedent(OPEN_A_STREAM[provider])
+
+
+def _value(any_value: Any) -> Any:
+    kind = any_value.WhichOneof("value")
+    if kind == "array_value":
+        return [_value(v) for v in any_value.array_value.values]
+    return getattr(any_value, kind)
+
+
+def _chat_spans(received: Any) -> list[dict[str, Any]]:
+    return [{kv.key: _value(kv.value) for kv in span.attributes}
+            for _, span in received.spans() if span.name.startswith("chat")]
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_stream_open_at_exit_is_exported_cut_short(provider: str) -> None:
+    with otlp_receiver() as (url, received):
+        proc = run_python(_script(f"""
+            import llm_observatory as observatory
+            observatory.init(service_name="t", endpoint="{url}", metrics=False, logs=False)
+        """, provider), timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert "first chunk: " in proc.stdout
+        spans = _chat_spans(received)
+    assert len(spans) == 1, spans
+    attrs = spans[0]
+    assert attrs["gen_ai.response.finish_reasons"] == ["error"]
+    assert attrs["llm.stream.chunks"] >= 1
+    assert attrs["gen_ai.usage.input_tokens"] > 0
+    if provider == "openai":  # no usage asked for: estimated
+        assert attrs["llm.usage.estimated"] is True
+
+
+def test_without_init_the_apps_provider_still_gets_the_span() -> None:
+    # the zero-code way: the app's (or the distro's) provider, shut down at exit by the SDK itself
+    with otlp_receiver() as (url, received):
+        proc = run_python(_script(f"""
+            from opentelemetry import trace
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from opentelemetry.sdk.trace import TracerProvider
+            from opentelemetry.sdk.trace.export import BatchSpanProcessor
+            from llm_observatory.instrumentation.{INSTRUMENTOR["openai"]}
+
+            Instrumentor().instrument()
+            provider = TracerProvider()  # made after instrumenting: its exit hook is still the later one
+            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint="{url}/v1/traces")))
+            trace.set_tracer_provider(provider)
+        """, "openai"), timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        spans = _chat_spans(received)
+    assert [s["gen_ai.response.finish_reasons"] for s in spans] == [["error"]]
+
+
+def test_a_stream_left_to_the_interpreters_teardown_does_not_hang_the_exit() -> None:
+    # Without the end at exit, the stream is closed while the interpreter tears down: the
+    # tokenizer's loader thread is stopped then, perhaps holding its lock.
+    proc = run_python(_script(f"""
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from llm_observatory.instrumentation._core import _stream
+        from llm_observatory.instrumentation.{INSTRUMENTOR["openai"]}
+
+        trace.set_tracer_provider(TracerProvider())
+        Instrumentor().instrument()
+        _stream._at_exit = True  # (as if registered: it never runs)
+    """, "openai"), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "first chunk: chatcmpl-" in proc.stdout
