@@ -10,6 +10,7 @@ are summed and added once: the counter's total is the same, for one SDK call ins
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import weakref
@@ -34,18 +35,28 @@ _worker_lock = threading.Lock()
 _drain_lock = threading.Lock()
 
 
+def flush_all() -> None:
+    """Record every queued point now."""
+    with _drain_lock:
+        for metrics in list(_instances):
+            metrics.flush()
+
+
 def _drain_forever() -> None:
     wake = threading.Event()
     while True:
         wake.wait(DRAIN_INTERVAL_S)
-        with _drain_lock:
-            for metrics in list(_instances):
-                metrics.flush()
+        flush_all()
 
 
 def _start_worker() -> None:
     global _worker
     with _worker_lock:
+        if _worker is None:
+            # The points still queued at exit are recorded before the meter provider's own exit
+            # hook collects them: hooks run last registered first, and the provider, which the
+            # points are recorded into, registered its hook before the first point was queued.
+            atexit.register(flush_all)
         if _worker is None or not _worker.is_alive():
             _worker = threading.Thread(target=_drain_forever, name="llm-observatory-metrics", daemon=True)
             _worker.start()

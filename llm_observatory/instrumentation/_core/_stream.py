@@ -45,6 +45,7 @@ import wrapt
 
 from ._guard import report
 from ._inference import Inference
+from ._metrics import flush_all
 
 #: wrapt 2's proxy without its own iterator protocol (ours is defined below); wrapt 1's ``ObjectProxy``
 #: is that class (opentelemetry-instrumentation 0.61b0 and older hold wrapt below 2).
@@ -450,6 +451,8 @@ def end_open_streams() -> int:
             state.stop()
         except Exception as exc:
             report("stream.shutdown", exc)
+    if states:
+        flush_all()  # their metric points, before the meter provider shuts down
     return len(states)
 
 

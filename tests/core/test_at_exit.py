@@ -1,4 +1,5 @@
-"""A stream still open when the program exits: exported, cut short, and the exit never waits on us.
+"""What is pending when the program exits is exported, and the exit never waits on us: a stream
+still open (ended, cut short), and the metric points still queued for the background thread.
 
 Each test runs a fresh interpreter that opens a stream, reads one chunk, keeps the stream in a
 global and exits. The OpenAI stream asks for no usage, so its end estimates tokens with tiktoken,
@@ -81,12 +82,16 @@ def test_a_stream_open_at_exit_is_exported_cut_short(provider: str) -> None:
         assert attrs["llm.usage.estimated"] is True
 
 
-def test_without_init_the_apps_provider_still_gets_the_span() -> None:
-    # the zero-code way: the app's (or the distro's) provider, shut down at exit by the SDK itself
+def test_without_init_the_apps_providers_still_get_the_span_and_the_metrics() -> None:
+    # our instrumentation with the app's own providers, which the SDK shuts down at exit; a call
+    # just before exiting leaves its metric points queued for the background thread
     with otlp_receiver() as (url, received):
         proc = run_python(_script(f"""
-            from opentelemetry import trace
+            from opentelemetry import metrics, trace
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from opentelemetry.sdk.metrics import MeterProvider
+            from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
             from opentelemetry.sdk.trace import TracerProvider
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
             from llm_observatory.instrumentation.{INSTRUMENTOR["openai"]}
@@ -95,10 +100,18 @@ def test_without_init_the_apps_provider_still_gets_the_span() -> None:
             provider = TracerProvider()  # made after instrumenting: its exit hook is still the later one
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint="{url}/v1/traces")))
             trace.set_tracer_provider(provider)
-        """, "openai"), timeout=60)
+            reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint="{url}/v1/metrics"),
+                                                   export_interval_millis=3_600_000)
+            metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+        """, "openai") + "client.chat.completions.create(model='gpt-4o-mini', messages=[{'role': 'user', 'content': 'Hi'}])\n",
+            timeout=60)
         assert proc.returncode == 0, proc.stderr
         spans = _chat_spans(received)
-    assert [s["gen_ai.response.finish_reasons"] for s in spans] == [["error"]]
+        names = received.metric_names()
+    assert sorted(s["gen_ai.response.finish_reasons"] for s in spans) == [["error"], ["stop"]]
+    # the call's points, and the stream's, which ended at exit
+    assert {"gen_ai.client.operation.duration", "gen_ai.client.token.usage",
+            "gen_ai.client.operation.time_to_first_chunk"} <= names, names
 
 
 def test_a_stream_left_to_the_interpreters_teardown_does_not_hang_the_exit() -> None:
