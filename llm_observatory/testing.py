@@ -34,7 +34,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import Sampler
 
 from . import semconv as sc
-from .instrumentation._core import _telemetry
+from .instrumentation._core import _metrics, _telemetry
 from .pricing import Pricer
 from .processors import ContextEnrichmentProcessor
 
@@ -69,7 +69,7 @@ class Capture:
                  meter_provider: MeterProvider, logger_provider: LoggerProvider,
                  telemetry: _telemetry.Telemetry) -> None:
         self._spans = spans
-        self._metrics = metrics
+        self._metric_reader = metrics
         self._logs = logs
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
@@ -77,7 +77,9 @@ class Capture:
         self.telemetry = telemetry
 
     def spans(self) -> list[ReadableSpan]:
-        """Finished spans, in the order they ended."""
+        """Finished spans, in the order they ended (a stream dropped unclosed included: its end,
+        left to the background thread, is done first)."""
+        _metrics.flush_all()
         return list(self._spans.get_finished_spans())
 
     def span(self, name: str) -> ReadableSpan:
@@ -120,7 +122,7 @@ class Capture:
         """Metric points by metric name: ``{"attributes": ..., "value"|"sum"+"count": ...}``."""
         result: dict[str, list[dict[str, Any]]] = {}
         self.telemetry.metrics.flush()
-        data = self._metrics.get_metrics_data()
+        data = self._metric_reader.get_metrics_data()
         if data is None:
             return result
         for rm in data.resource_metrics:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -134,6 +136,32 @@ def test_stream_abandoned_is_ended_by_gc(cap: Capture) -> None:
     del stream
     gc.collect()
     assert _stream_span(cap)["attributes"]["gen_ai.response.finish_reasons"] == ["error"]
+
+
+def test_a_stream_collected_inside_an_exporters_lock_does_not_deadlock(cap: Capture) -> None:
+    # The garbage collector runs a dropped stream's finalizer wherever an allocation sets it off,
+    # inside whatever lock that code holds: here the in-memory exporter's, which the span's end
+    # takes too. Ended there, the stream would wait for this thread forever.
+    stream = toy.Client().create(model="toy-1", prompt="a b c", stream=True)
+    next(iter(stream))
+    exporter_lock = cap._spans._lock
+    collected = threading.Event()
+
+    def drop_inside_the_lock() -> None:
+        nonlocal stream
+        with exporter_lock:
+            del stream
+            gc.collect()
+        collected.set()
+
+    worker = threading.Thread(target=drop_inside_the_lock, daemon=True)
+    worker.start()
+    assert collected.wait(10), "the stream's end waited for a lock its own thread held"
+    after_the_drop = time.time_ns()
+    time.sleep(0.01)
+    assert _stream_span(cap)["attributes"]["gen_ai.response.finish_reasons"] == ["error"]
+    (span,) = cap.spans()
+    assert span.end_time is not None and span.end_time <= after_the_drop  # ended as of the drop
 
 
 def test_streams_open_at_shutdown_are_ended_then_once(cap: Capture) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import threading
 from typing import Any
 
 import openai
@@ -111,6 +112,26 @@ def test_break_without_close_ends_at_gc(client: Any) -> None:
         next(iter(stream))
         del stream
         gc.collect()
+        assert one_span(cap).attributes["gen_ai.response.finish_reasons"] == ("error",)
+
+
+def test_dropped_inside_an_exporters_lock_does_not_deadlock(client: Any) -> None:
+    # openai's stream is in a reference cycle: the garbage collector ends it, wherever an
+    # allocation sets it off, inside whatever lock is held there (the exporter's, which the end takes)
+    with capture() as cap:
+        stream = create(client)
+        next(iter(stream))
+        collected = threading.Event()
+
+        def drop_inside_the_lock() -> None:
+            nonlocal stream
+            with cap._spans._lock:
+                del stream
+                gc.collect()
+            collected.set()
+
+        threading.Thread(target=drop_inside_the_lock, daemon=True).start()
+        assert collected.wait(10), "the stream's end waited for a lock its own thread held"
         assert one_span(cap).attributes["gen_ai.response.finish_reasons"] == ("error",)
 
 

@@ -11,6 +11,7 @@ import builtins
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -22,6 +23,7 @@ from ... import semconv as sc
 from ._attributes import set_attributes, start_span
 from ._guard import report
 from ._messages import dump_json
+from ._metrics import later
 from ._suppression import ACTIVE_KEY, InferenceSlot, claim_slot, with_span
 from ._telemetry import Telemetry
 
@@ -35,6 +37,11 @@ EXTRA_USAGE_ATTRIBUTES = {
 }
 _ACTIVE = {ACTIVE_KEY: True}
 _error_type_cache: dict[type, str] = {}
+
+
+def clock() -> tuple[int, int]:
+    """Now, as :meth:`Inference.end` takes it: ``(time.time_ns(), time.perf_counter_ns())``."""
+    return time.time_ns(), time.perf_counter_ns()
 
 
 def error_type(exc: BaseException) -> str:
@@ -199,15 +206,25 @@ class Inference:
         otel_context.detach(token)  # type: ignore[arg-type]
 
     # --- the end ---------------------------------------------------------------------------
-    def end(self, error: BaseException | None = None, *, cut: bool = False) -> None:
-        """End the span once: attributes, cost and metrics. ``cut``: a stream ended early."""
+    def end_later(self, error: BaseException | None = None, *, cut: bool = False) -> None:
+        """:meth:`end`, as of now, by the background thread: for a finalizer (see :func:`later`)."""
+        later(partial(self.end, error, cut=cut, at=clock()))
+
+    def end(self, error: BaseException | None = None, *, cut: bool = False,
+            at: tuple[int, int] | None = None) -> None:
+        """End the span once: attributes, cost and metrics. ``cut``: a stream ended early; ``at``:
+        when it ended, ``(time_ns(), perf_counter_ns())``, if not now (see :func:`clock`)."""
         if self.done:
             return
         self.done = True
-        end_time = time.time_ns()  # the call's end, before our own bookkeeping below
+        if at is None:  # the call's end, before our own bookkeeping below
+            end_time = time.time_ns()
+            end_perf = time.perf_counter_ns()
+        else:
+            end_time, end_perf = at
         span = self.span
         try:
-            self._finish(span, error, cut)
+            self._finish(span, error, cut, end_perf)
         except Exception as exc:  # never let our bookkeeping break the user's call
             report("inference.end", exc)
         finally:
@@ -268,8 +285,7 @@ class Inference:
             mark_error(span, error, attrs)
         set_attributes(span, attrs, sequences)
 
-    def _finish(self, span: Any, error: BaseException | None, cut: bool) -> None:
-        now = time.perf_counter_ns()
+    def _finish(self, span: Any, error: BaseException | None, cut: bool, now: int) -> None:
         duration = (now - self._t0) / 1e9
         attrs: dict[str, Any] = self.attributes
         if self.response_model:

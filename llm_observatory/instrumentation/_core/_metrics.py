@@ -6,12 +6,18 @@ the points (every 200 ms, and on ``force_flush()``/``shutdown()``). Histograms c
 timestamps, so nothing is lost but exemplars; when the queue is full, points are dropped and
 counted in ``llm.observatory.dropped``. Counter adds with the same attributes within one drain
 are summed and added once: the counter's total is the same, for one SDK call instead of many.
+
+The same thread ends the spans of streams dropped unclosed (:func:`later`): their ends come from
+finalizers, which the garbage collector runs wherever an allocation sets it off, inside whatever
+lock that code holds (ours, an exporter's), and an end there that takes the same lock would wait
+for itself forever.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import sys
 import threading
 import weakref
 from collections import deque
@@ -30,16 +36,52 @@ DRAIN_INTERVAL_S = 0.2
 
 _instances: weakref.WeakSet[Metrics] = weakref.WeakSet()
 _worker: threading.Thread | None = None
+#: :func:`flush_all` is registered to run at exit; it has run there.
+_exit_hook = _exited = False
 _worker_lock = threading.Lock()
 #: Held while the background thread records: a ``fork()`` waits for it (see :func:`_before_fork`).
 _drain_lock = threading.Lock()
 
 
+#: Work left for the background thread by :func:`later`.
+_later: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+
+
+def later(fn: Callable[..., Any], *args: Any) -> None:
+    """Have the background thread call ``fn(*args)`` (soon, or at the next flush): for work that a
+    finalizer would otherwise do wherever the garbage collector runs it. Once the exit hook has
+    flushed, it is done at once (nothing would do it later); in the interpreter's teardown, not
+    at all (no thread runs then, and nothing could be exported)."""
+    if sys.is_finalizing():
+        return
+    if _exited:
+        _call(fn, args)
+        return
+    _later.append((fn, args))
+    if _worker is None:
+        _start_worker()
+
+
+def _call(fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        fn(*args)
+    except Exception as exc:
+        report("metrics.later", exc)
+
+
 def flush_all() -> None:
-    """Record every queued point now."""
+    """Do the work left for later, then record every queued point, now."""
     with _drain_lock:
+        while _later:
+            _call(*_later.popleft())
         for metrics in list(_instances):
             metrics.flush()
+
+
+def _flush_at_exit() -> None:
+    global _exited
+    _exited = True
+    flush_all()
 
 
 def _drain_forever() -> None:
@@ -50,13 +92,14 @@ def _drain_forever() -> None:
 
 
 def _start_worker() -> None:
-    global _worker
+    global _worker, _exit_hook
     with _worker_lock:
-        if _worker is None:
+        if not _exit_hook:
             # The points still queued at exit are recorded before the meter provider's own exit
             # hook collects them: hooks run last registered first, and the provider, which the
             # points are recorded into, registered its hook before the first point was queued.
-            atexit.register(flush_all)
+            _exit_hook = True
+            atexit.register(_flush_at_exit)
         if _worker is None or not _worker.is_alive():
             _worker = threading.Thread(target=_drain_forever, name="llm-observatory-metrics", daemon=True)
             _worker.start()
@@ -87,6 +130,7 @@ def _after_fork() -> None:
     _worker = None
     _drain_lock = threading.Lock()
     _held_for_fork = False
+    _later.clear()
     for metrics in list(_instances):
         metrics._pending.clear()
         metrics._overflow = 0

@@ -151,7 +151,7 @@ def _defer_to_parse(inference: Inference, response: Any, finish: Any) -> None:
             return parsed if args or kwargs else _finish(parsed)
 
         response.parse = parse
-    weakref.finalize(response, inference.end)
+    weakref.finalize(response, inference.end_later)
 
 
 class SdkHandler:

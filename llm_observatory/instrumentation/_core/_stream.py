@@ -20,7 +20,8 @@ doing the forgetting (keeping fifty of openai's chunk objects alive costs more t
 of the tap).
 
 Either way the inference ends when the stream is exhausted, on ``close()``/``aclose()``, on
-``with`` exit, on an error while reading, when the stream is garbage collected, and, last, when
+``with`` exit, on an error while reading, when the stream is garbage collected (as of then, by
+the background thread: see :func:`~._metrics.later`), and, last, when
 telemetry shuts down (at exit, or ``observatory.shutdown()``): a stream still open then is ended
 as one cut short, while its span can still be exported (during the interpreter's teardown,
 after that, nothing can be, and no work is done). The span is never current while the user's
@@ -44,8 +45,8 @@ from typing import Any, Protocol
 import wrapt
 
 from ._guard import report
-from ._inference import Inference
-from ._metrics import flush_all
+from ._inference import Inference, clock
+from ._metrics import flush_all, later
 
 #: wrapt 2's proxy without its own iterator protocol (ours is defined below); wrapt 1's ``ObjectProxy``
 #: is that class (opentelemetry-instrumentation 0.61b0 and older hold wrapt below 2).
@@ -139,7 +140,7 @@ class _State:
             except Exception as exc:
                 report("stream.spill", exc)
 
-    def end(self, error: BaseException | None, cut: bool) -> None:
+    def end(self, error: BaseException | None, cut: bool, at: tuple[int, int] | None = None) -> None:
         _open.pop(id(self), None)
         inference = self.inference
         kept, ring = self.kept, self.ring
@@ -157,11 +158,16 @@ class _State:
             self.handler.finish(chunks)
         except Exception as exc:
             report("stream.finish", exc)
-        inference.end(error, cut=cut)
+        inference.end(error, cut=cut, at=at)
 
-    def stop(self, error: BaseException | None = None) -> None:
+    def stop(self, error: BaseException | None = None, at: tuple[int, int] | None = None) -> None:
         """End now, from outside the iteration: a cut unless the stream was exhausted."""
-        self.end(error, cut=not self.exhausted)
+        self.end(error, cut=not self.exhausted, at=at)
+
+    def stop_later(self) -> None:
+        """:meth:`stop` as of now, by the background thread: for a finalizer (a stream dropped)."""
+        if not self.inference.done:
+            later(self.stop, None, clock())
 
 
 class _Base(_ObjectProxy):  # type: ignore[misc]
@@ -175,7 +181,7 @@ class _Base(_ObjectProxy):  # type: ignore[misc]
 
     def __del__(self) -> None:
         try:
-            self._self_s.stop()
+            self._self_s.stop_later()
         except Exception:  # pragma: no cover - interpreter shutdown
             pass
 
@@ -327,8 +333,11 @@ def _tap(inner: Iterator[Any], s: _State) -> Iterator[Any]:
                     break
                 if len(kept) >= SPILL_AT:
                     s.spill()
-    except BaseException as exc:  # GeneratorExit: closed or collected before the end
-        s.end(None if isinstance(exc, GeneratorExit) else exc, cut=True)
+    except GeneratorExit:  # collected before the end (the stream was dropped)
+        s.stop_later()
+        raise
+    except BaseException as exc:
+        s.end(exc, cut=True)
         raise
     s.exhausted = True
     s.end(None, cut=False)
@@ -368,8 +377,11 @@ async def _atap(inner: AsyncIterator[Any], s: _State) -> AsyncIterator[Any]:
                 if len(kept) >= spill_at:
                     s.spill()
                 yield chunk
+    except GeneratorExit:  # closed before the end, by the event loop or the garbage collector
+        s.stop_later()
+        raise
     except BaseException as exc:
-        s.end(None if isinstance(exc, GeneratorExit) else exc, cut=True)
+        s.end(exc, cut=True)
         raise
     s.exhausted = True
     s.end(None, cut=False)
@@ -408,7 +420,7 @@ class _Closer:
 
     def __del__(self) -> None:
         try:
-            self.state.stop()
+            self.state.stop_later()
         except Exception:  # pragma: no cover - interpreter shutdown
             pass
 

@@ -344,7 +344,7 @@ def _traced(raw: Any, is_async: bool, inference: Inference) -> Any:
     if not LEGACY_HELPERS:
         return trace_stream(raw, inference, MessageEvents(inference), is_async)
     # if the helper never builds its stream, end the inference when this one is collected
-    fallback = weakref.finalize(raw, inference.end, None, cut=True)
+    fallback = weakref.finalize(raw, inference.end_later, None, cut=True)
     _handover.pending = (inference, is_async, fallback)
     return raw
 
