@@ -150,13 +150,14 @@ def captured(unit: Unit, value: Any) -> str:
 
 
 def end_unit(unit: Unit, error: BaseException | None, outputs: Callable[[Unit, Span], None] | None = None,
-             not_errors: frozenset[str] = frozenset(), cut: bool = False) -> None:
+             not_errors: frozenset[str] = frozenset(), cut: bool = False, at: tuple[int, int] | None = None) -> None:
     """End a unit's span once: its error or outputs, and its duration metric. Never raises.
-    ``cut``: a model call's stream that ended early."""
-    end_time = time.time_ns()
+    ``cut``: a model call's stream that ended early; ``at``: when it ended, if not now (see
+    :meth:`Inference.end`)."""
+    end_time = time.time_ns() if at is None else at[0]
     inference = unit.inference
     if inference is not None:
-        inference.end(error, cut=cut)
+        inference.end(error, cut=cut, at=at)
         return
     span = unit.span
     if span is None:
@@ -169,7 +170,8 @@ def end_unit(unit: Unit, error: BaseException | None, outputs: Callable[[Unit, S
         elif outputs is not None and span.is_recording():
             outputs(unit, span)
         if unit.metric is not None:
-            unit.tel.metrics.record_duration(unit.metric, unit.name, time.perf_counter() - unit.t0,
+            end = time.perf_counter() if at is None else at[1] / 1e9
+            unit.tel.metrics.record_duration(unit.metric, unit.name, end - unit.t0,
                                              error_type(error) if failed and error is not None else None)
     except Exception as exc:
         report("framework.end", exc)

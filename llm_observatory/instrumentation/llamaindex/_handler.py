@@ -126,7 +126,7 @@ class Tracker:
             # application drops the response unread, when the stream is garbage-collected.
             # (Only a model call whose context is the current one: other threads' calls are not ours.)
             running = [span_id for span_id, model in self._models.items() if model.ctx is current]
-            li.keep_stream_context(result, current, lambda: self._abandon(running))
+            li.keep_stream_context(result, current, lambda at: self._abandon(running, at))
         end_unit(unit, error, None if error is not None or not (unit.tel.capture_content or unit.kind == li.TOOL)
                  else _outputs(result))
 
@@ -192,20 +192,22 @@ class Tracker:
             report("llamaindex.model_end", exc)
         self._end_model(event.span_id or "", None)
 
-    def _end_model(self, span_id: str, error: BaseException | None, cut: bool = False) -> None:
+    def _end_model(self, span_id: str, error: BaseException | None, cut: bool = False,
+                   at: tuple[int, int] | None = None) -> None:
         unit = self._models.pop(span_id, None)
         restore = self._restore.pop(span_id, None)
         if restore is not None:
             restore[0].ctx = restore[1]
         if unit is not None:
             self._stack.release(unit)
-            end_unit(unit, error, cut=cut)
+            end_unit(unit, error, cut=cut, at=at)
 
-    def _abandon(self, span_ids: list[str]) -> None:
-        """A streamed response was dropped before its stream ended: end its model calls, cut."""
+    def _abandon(self, span_ids: list[str], at: tuple[int, int]) -> None:
+        """A streamed response was dropped before its stream ended: end its model calls, cut, as
+        of ``at`` (run by the background thread, see ``keep_stream_context``)."""
         try:
             for span_id in span_ids:
-                self._end_model(span_id, None, cut=True)
+                self._end_model(span_id, None, cut=True, at=at)
         except Exception as exc:
             report("llamaindex.abandon", exc)
 
