@@ -356,21 +356,23 @@ def test_a_process_forked_right_after_init_works() -> None:
     # loaded, while the price data may still be loading in a background thread. Forked mid-import,
     # the child inherited that import's lock, held by a thread it does not have: its first priced
     # call waited forever. fork() now waits for the load; nor does the child record the parent's
-    # waiting metric points, or decide the parent's waiting traces.
+    # waiting metric points, decide the parent's waiting traces, or end the parent's open streams.
     proc = run_python("""
         import faulthandler, importlib.util, os
         import llm_observatory as observatory
-        from llm_observatory.instrumentation._core import _metrics, _telemetry
+        from llm_observatory.instrumentation._core import _metrics, _stream, _telemetry
         from llm_observatory.pricing import default_pricer
 
         _metrics.DRAIN_INTERVAL_S = 3600.0  # the parent's point stays queued while the child runs
         observatory.init(exporter="none", tail_sampling=0.5)
         metrics = _telemetry.current().metrics
         metrics.defer(metrics.cost.add, 1.0, {})  # a point the parent has not recorded yet
+        _stream._open[0] = "a stream the parent has open"
         pid = os.fork()
         if pid == 0:
             faulthandler.dump_traceback_later(20, exit=True)
             ok = not metrics._pending  # the parent's point is the parent's to record
+            ok = ok and not _stream._open  # and its streams the parent's to end
             cost = default_pricer().cost("openai", "gpt-4o-mini", 1000, 100)
             if importlib.util.find_spec("genai_prices") is not None:  # the price data (Python 3.11+)
                 ok = ok and cost is not None and cost.total > 0
@@ -378,8 +380,10 @@ def test_a_process_forked_right_after_init_works() -> None:
             observatory.shutdown()
             os._exit(0 if ok else 1)
         _, status = os.waitpid(pid, 0)
-        print("child:", os.waitstatus_to_exitcode(status), "parent still waiting:", len(metrics._pending))
+        print("child:", os.waitstatus_to_exitcode(status), "parent still waiting:", len(metrics._pending),
+              len(_stream._open))
+        del _stream._open[0]
         observatory.shutdown()
     """, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "child: 0 parent still waiting: 1", proc.stdout + proc.stderr
+    assert proc.stdout.strip() == "child: 0 parent still waiting: 1 1", proc.stdout + proc.stderr

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import atexit
 import inspect
+import os
 import sys
 import weakref
 from collections import deque
@@ -58,7 +59,10 @@ SPILL_AT = 256
 _NONE = object()
 
 #: The states of the streams whose span is still open, by ``id``: ended by :func:`end_open_streams`.
+#: (A forked child starts with none: the parent's streams are the parent's to end.)
 _open: dict[int, _State] = {}
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_open.clear)
 #: :func:`end_open_streams` is registered to run at exit (at the first traced stream).
 _at_exit = False
 
