@@ -472,7 +472,6 @@ def end_open_streams() -> int:
     return len(states)
 
 
-
 def _end_at_exit() -> None:
     """Run :func:`end_open_streams` at exit (``init()``'s shutdown calls it too). Registered at the
     first stream, after the tracer provider registered its own shutdown: exit hooks run last
