@@ -129,3 +129,33 @@ def test_a_stream_left_to_the_interpreters_teardown_does_not_hang_the_exit() -> 
     """, "openai"), timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "first chunk: chatcmpl-" in proc.stdout
+
+
+def test_the_exit_waits_only_so_long_for_a_background_thread_stuck_in_an_exporter() -> None:
+    # A stream dropped unclosed is ended by the background thread; an exporter of the app's own
+    # that blocks there (a synchronous export to an endpoint that does not answer) holds it up.
+    proc = run_python(_script(f"""
+        import gc, threading, time
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+        from llm_observatory.instrumentation._core import _metrics
+        from llm_observatory.instrumentation.{INSTRUMENTOR["openai"]}
+
+        class Stuck(SpanProcessor):
+            def on_end(self, span):
+                if threading.current_thread().name == "llm-observatory-metrics":
+                    time.sleep(120)
+
+        provider = TracerProvider()
+        provider.add_span_processor(Stuck())
+        trace.set_tracer_provider(provider)
+        Instrumentor().instrument()
+        _metrics.EXIT_WAIT_S = 1.0
+    """, "openai") + textwrap.dedent("""
+        del STREAM
+        gc.collect()
+        time.sleep(1)  # the background thread takes the stream's end, and is stuck in it
+        print("exiting at", time.monotonic())
+    """), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "background thread was busy for over 1 s" in proc.stderr, proc.stderr

@@ -27,12 +27,14 @@ from typing import Any
 from opentelemetry.metrics import Meter
 
 from ... import semconv as sc
-from ._guard import report
+from ._guard import logger, report
 
 #: Points waiting to be recorded, at most (per Metrics instance).
 MAX_PENDING = 100_000
 #: How often the background thread records what is waiting.
 DRAIN_INTERVAL_S = 0.2
+#: How long the exit hook waits, at most, for the background thread's current round.
+EXIT_WAIT_S = 5.0
 
 _instances: weakref.WeakSet[Metrics] = weakref.WeakSet()
 _worker: threading.Thread | None = None
@@ -69,19 +71,27 @@ def _call(fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         report("metrics.later", exc)
 
 
-def flush_all() -> None:
-    """Do the work left for later, then record every queued point, now."""
-    with _drain_lock:
+def flush_all(timeout: float = -1) -> bool:
+    """Do the work left for later, then record every queued point, now; ``False`` if the
+    background thread's current round did not finish within ``timeout`` seconds (then nothing)."""
+    if not _drain_lock.acquire(timeout=timeout):
+        return False
+    try:
         while _later:
             _call(*_later.popleft())
         for metrics in list(_instances):
             metrics.flush()
+    finally:
+        _drain_lock.release()
+    return True
 
 
 def _flush_at_exit() -> None:
     global _exited
     _exited = True
-    flush_all()
+    if not flush_all(timeout=EXIT_WAIT_S):  # a span's end stuck in an exporter of the app's own
+        logger.warning("LLM Observatory: the metric points and stream ends still waiting at exit were left "
+                       "undone: the background thread was busy for over %.0f s", EXIT_WAIT_S)
 
 
 def _drain_forever() -> None:
