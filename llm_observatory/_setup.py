@@ -44,7 +44,7 @@ from .exporters._guard import (
     abort_failing,
 )
 from .instrumentation import REGISTRY
-from .instrumentation._core import _telemetry
+from .instrumentation._core import _metrics, _telemetry
 from .instrumentation._core._imports import when_imported
 from .pricing import PriceTable, PricingConfigError, default_pricer, parse_overrides
 from .processors import ContextEnrichmentProcessor
@@ -447,7 +447,7 @@ def force_flush(timeout: float | None = None) -> bool:
     millis = int(limit * 1000)
 
     def work() -> None:
-        _telemetry.current().metrics.flush()
+        _metrics.flush_all()  # the points queued, and the ends of streams dropped unclosed
         for proc in state.span_processors:
             proc.force_flush(millis)
         if state.meter_provider is not None:
@@ -480,6 +480,7 @@ def shutdown(timeout: float | None = None) -> bool:
     from .instrumentation._core._stream import end_open_streams
 
     end_open_streams()  # a stream still open is exported now, cut short, rather than lost
+    _metrics.flush_all(timeout=_metrics.EXIT_WAIT_S)  # and one dropped unclosed (its end left for later)
     for instrumentor in state.instrumentors:
         try:
             instrumentor.uninstrument()

@@ -159,3 +159,34 @@ def test_the_exit_waits_only_so_long_for_a_background_thread_stuck_in_an_exporte
     """), timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "background thread was busy for over 1 s" in proc.stderr, proc.stderr
+
+
+def test_force_flush_and_shutdown_export_a_dropped_streams_end() -> None:
+    # a stream dropped unclosed is ended by the background thread: force_flush() and shutdown()
+    # do that work first, instead of leaving it (the thread here waits an hour between rounds)
+    proc = run_python(_script("""
+        import gc
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        import llm_observatory as observatory
+        from llm_observatory.instrumentation._core import _metrics
+
+        _metrics.DRAIN_INTERVAL_S = 3600.0
+        exporter = InMemorySpanExporter()
+        observatory.init(service_name="t", exporter=exporter, metrics=False, logs=False)
+    """, "openai") + textwrap.dedent("""
+        del STREAM
+        gc.collect()
+        assert observatory.force_flush(timeout=10)
+        print("after force_flush:", [s.attributes["gen_ai.response.finish_reasons"]
+                                     for s in exporter.get_finished_spans()])
+        again = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "Again"}], stream=True)
+        next(iter(again))
+        del again
+        gc.collect()
+        observatory.shutdown()
+        print("after shutdown:", len(exporter.get_finished_spans()))
+    """), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "after force_flush: [('error',)]" in proc.stdout, proc.stdout + proc.stderr
+    assert "after shutdown: 2" in proc.stdout, proc.stdout + proc.stderr
