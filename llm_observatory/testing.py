@@ -179,6 +179,7 @@ def capture(
     try:
         yield Capture(spans, reader, logs, tp, mp, lp, tel)
     finally:
+        _metrics.flush_all()  # the ends of streams dropped in the block, left for the background thread
         _telemetry.install(previous)
         tp.shutdown()
         mp.shutdown()

@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as otel_context
 
 from ... import semconv as sc
-from .._core._inference import Inference, clock
+from .._core._inference import Inference
 from .._core._messages import field, message, text_part, tool_call_part
-from .._core._metrics import later
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -373,14 +372,9 @@ def is_streaming_response(result: Any) -> bool:
     return type(result).__name__ in ("StreamingResponse", "AsyncStreamingResponse")
 
 
-def _dropped(on_drop: Callable[[tuple[int, int]], None]) -> None:
-    later(on_drop, clock())
-
-
-def keep_stream_context(result: Any, ctx: Context, on_drop: Callable[[tuple[int, int]], None]) -> None:
+def keep_stream_context(result: Any, ctx: Context, on_drop: Callable[[], None]) -> None:
     """Let a ``StreamingResponse``'s lazy generator run in the context of the span that returned it;
-    ``on_drop(at)`` runs when that generator is garbage-collected (after its end, or unread), by
-    the background thread, ``at`` the time it was (see :func:`~.._core._metrics.later`)."""
+    ``on_drop`` runs when that generator is garbage-collected (after its end, or unread)."""
     if not is_streaming_response(result):
         return
     gen = getattr(result, "response_gen", None)
@@ -393,7 +387,7 @@ def keep_stream_context(result: Any, ctx: Context, on_drop: Callable[[tuple[int,
         wrapped = _in_context_async(gen, ctx)
     else:
         return
-    weakref.finalize(wrapped, _dropped, on_drop)
+    weakref.finalize(wrapped, on_drop)
     result.response_gen = wrapped
 
 

@@ -11,6 +11,7 @@ that returned the stream has exited.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple
 
 from opentelemetry import context as otel_context
@@ -31,8 +32,9 @@ from .._core._framework import (
     remember,
 )
 from .._core._guard import report
-from .._core._inference import Inference
+from .._core._inference import Inference, clock
 from .._core._messages import field, parse_arguments
+from .._core._metrics import later
 from .._core._suppression import SLOT_KEY, InferenceSlot, with_span
 from .._core._telemetry import Telemetry
 from . import _content as li
@@ -126,7 +128,7 @@ class Tracker:
             # application drops the response unread, when the stream is garbage-collected.
             # (Only a model call whose context is the current one: other threads' calls are not ours.)
             running = [span_id for span_id, model in self._models.items() if model.ctx is current]
-            li.keep_stream_context(result, current, lambda at: self._abandon(running, at))
+            li.keep_stream_context(result, current, lambda: self._abandon(running))
         end_unit(unit, error, None if error is not None or not (unit.tel.capture_content or unit.kind == li.TOOL)
                  else _outputs(result))
 
@@ -193,21 +195,28 @@ class Tracker:
         self._end_model(event.span_id or "", None)
 
     def _end_model(self, span_id: str, error: BaseException | None, cut: bool = False,
-                   at: tuple[int, int] | None = None) -> None:
+                   later_at: tuple[int, int] | None = None) -> None:
+        """End a model call; with ``later_at``, its span by the background thread, as of then
+        (its context is left here and now: only this thread can)."""
         unit = self._models.pop(span_id, None)
         restore = self._restore.pop(span_id, None)
         if restore is not None:
             restore[0].ctx = restore[1]
         if unit is not None:
             self._stack.release(unit)
-            end_unit(unit, error, cut=cut, at=at)
+            if later_at is None:
+                end_unit(unit, error, cut=cut)
+            else:
+                later(partial(end_unit, unit, error, cut=cut, at=later_at))
 
-    def _abandon(self, span_ids: list[str], at: tuple[int, int]) -> None:
-        """A streamed response was dropped before its stream ended: end its model calls, cut, as
-        of ``at`` (run by the background thread, see ``keep_stream_context``)."""
+    def _abandon(self, span_ids: list[str]) -> None:
+        """A streamed response was dropped before its stream ended (called by a finalizer): end
+        its model calls, cut, their spans as of now by the background thread (the garbage
+        collector may run this inside a lock their ends would take)."""
+        at = clock()
         try:
             for span_id in span_ids:
-                self._end_model(span_id, None, cut=True, at=at)
+                self._end_model(span_id, None, cut=True, later_at=at)
         except Exception as exc:
             report("llamaindex.abandon", exc)
 
