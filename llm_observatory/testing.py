@@ -121,7 +121,7 @@ class Capture:
     def metrics(self) -> dict[str, list[dict[str, Any]]]:
         """Metric points by metric name: ``{"attributes": ..., "value"|"sum"+"count": ...}``."""
         result: dict[str, list[dict[str, Any]]] = {}
-        self.telemetry.metrics.flush()
+        _metrics.flush_all()  # (the queued points, and those of the queued ends: see spans())
         data = self._metric_reader.get_metrics_data()
         if data is None:
             return result
@@ -140,6 +140,8 @@ class Capture:
         return result
 
     def logs(self) -> list[Any]:
+        """Log records (the opt-in details events), as :meth:`spans` (queued ends first)."""
+        _metrics.flush_all()
         return list(self._logs.get_finished_logs())
 
 

@@ -51,6 +51,16 @@ def _script(setup: str, provider: str) -> str:
     return textwrap.dedent(setup) + textwrap.dedent(OPEN_A_STREAM[provider])
 
 
+def assert_exits_as_without_us(proc: Any, provider: str) -> None:
+    """The program's exit status is its own: 0, or, where the interpreter itself crashes at exit
+    without instrumentation too, the same. (CPython 3.13.0 segfaults finalizing an open openai
+    stream's HTTP response in its teardown.)"""
+    if proc.returncode == 0:
+        return
+    bare = run_python(_script("", provider), timeout=60)
+    assert bare.returncode != 0 and proc.returncode == bare.returncode, (proc.stderr, bare.stderr)
+
+
 def _value(any_value: Any) -> Any:
     kind = any_value.WhichOneof("value")
     if kind == "array_value":
@@ -70,7 +80,7 @@ def test_a_stream_open_at_exit_is_exported_cut_short(provider: str) -> None:
             import llm_observatory as observatory
             observatory.init(service_name="t", endpoint="{url}", metrics=False, logs=False)
         """, provider), timeout=60)
-        assert proc.returncode == 0, proc.stderr
+        assert_exits_as_without_us(proc, provider)
         assert "first chunk: " in proc.stdout
         spans = _chat_spans(received)
     assert len(spans) == 1, spans
@@ -105,7 +115,7 @@ def test_without_init_the_apps_providers_still_get_the_span_and_the_metrics() ->
             metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
         """, "openai") + "client.chat.completions.create(model='gpt-4o-mini', messages=[{'role': 'user', 'content': 'Hi'}])\n",
             timeout=60)
-        assert proc.returncode == 0, proc.stderr
+        assert_exits_as_without_us(proc, "openai")
         spans = _chat_spans(received)
         names = received.metric_names()
     assert sorted(s["gen_ai.response.finish_reasons"] for s in spans) == [["error"], ["stop"]]
@@ -127,7 +137,7 @@ def test_a_stream_left_to_the_interpreters_teardown_does_not_hang_the_exit() -> 
         Instrumentor().instrument()
         _stream._at_exit = True  # (as if registered: it never runs)
     """, "openai"), timeout=60)
-    assert proc.returncode == 0, proc.stderr
+    assert_exits_as_without_us(proc, "openai")
     assert "first chunk: chatcmpl-" in proc.stdout
 
 
