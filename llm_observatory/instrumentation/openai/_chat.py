@@ -62,19 +62,22 @@ def set_usage(inference: Inference, usage: Any) -> None:
     inference.input_tokens = getattr(usage, "prompt_tokens", None)
     inference.output_tokens = getattr(usage, "completion_tokens", None)
     prompt = getattr(usage, "prompt_tokens_details", None)
+    audio_in = audio_out = None
     if prompt is not None:
         cached, written = count(prompt, "cached_tokens"), count(prompt, "cache_write_tokens")
         if cached is not None:
             inference.cache_read_tokens = cached
         if written is not None:
             inference.cache_write_tokens = written
-        inference.add_extra_usage(input_audio_tokens=count(prompt, "audio_tokens"))
+        audio_in = count(prompt, "audio_tokens")
     completion = getattr(usage, "completion_tokens_details", None)
     if completion is not None:
         reasoning = count(completion, "reasoning_tokens")
         if reasoning is not None:
             inference.reasoning_tokens = reasoning
-        inference.add_extra_usage(output_audio_tokens=count(completion, "audio_tokens"))
+        audio_out = count(completion, "audio_tokens")
+    if audio_in or audio_out:  # (most calls have none: no call on their way)
+        inference.add_extra_usage(input_audio_tokens=audio_in, output_audio_tokens=audio_out)
 
 
 class ChatHandler(SdkHandler):

@@ -119,8 +119,9 @@ def record_response(inference: Inference, response: Any) -> None:
         if reasoning is not None:
             inference.reasoning_tokens = reasoning
     # the hosted web search tool is billed per call, on top of its tokens
-    inference.add_extra_usage(web_searches=sum(
-        getattr(item, "type", None) == "web_search_call" for item in getattr(response, "output", None) or ()))
+    searches = sum(getattr(item, "type", None) == "web_search_call" for item in getattr(response, "output", None) or ())
+    if searches:
+        inference.add_extra_usage(web_searches=searches)
     response_refinements(inference, response)
     if inference.tel.capture_content:
         inference.output_messages = output_messages(response, reason)
