@@ -200,3 +200,27 @@ def test_force_flush_and_shutdown_export_a_dropped_streams_end() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "after force_flush: [('error',)]" in proc.stdout, proc.stdout + proc.stderr
     assert "after shutdown: 2" in proc.stdout, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(("load_s", "wait_s", "finished"), [(1.0, 5.0, True), (120.0, 0.5, False)])
+def test_the_exit_waits_for_an_encoding_still_loading_and_only_so_long(
+        load_s: float, wait_s: float, finished: bool) -> None:
+    # A daemon thread still running in the interpreter's teardown is stopped where it is: inside
+    # an import, the loader would leave the import lock held, and a finalizer's import then hangs.
+    proc = run_python(f"""
+        import time
+        from llm_observatory.pricing import tokens
+
+        def slow_load(name):
+            time.sleep({load_s})
+            print("loaded", name, flush=True)
+            return None
+
+        tokens._load = slow_load
+        tokens.EXIT_WAIT_S = {wait_s}
+        tokens.preload("gpt-4o-mini")
+        print("exiting", flush=True)
+    """, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("exiting")
+    assert ("loaded o200k_base" in proc.stdout) is finished, proc.stdout
