@@ -17,17 +17,15 @@ import fnmatch
 import importlib
 import importlib.util
 import logging
-import os
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import Cost
+from . import Cost, _background
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -247,27 +245,6 @@ def _probe_rates(model_price: Any) -> tuple[tuple[int, ...], tuple[tuple[float |
     return thresholds, tuple(regions), float(per_request)
 
 
-#: How long a ``fork()`` waits, at most, for the price data still loading in the background.
-FORK_WAIT_S = 5.0
-
-
-#: The background loads started (a thread is dropped from here once it is gone).
-_loaders: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
-
-
-def _finish_before_fork() -> None:
-    """Let the background loads finish before the process forks (``gunicorn --preload``,
-    ``multiprocessing``): forked mid-import, the child would inherit the import's locks held by a
-    thread it does not have, and its first priced call would wait forever."""
-    for thread in list(_loaders):
-        if thread.is_alive() and thread is not threading.current_thread():
-            thread.join(FORK_WAIT_S)
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_finish_before_fork)
-
-
 class PriceTable:
     """Prices model calls. Thread-safe; lookups are memoised per (provider, model)."""
 
@@ -353,10 +330,7 @@ class PriceTable:
             except Exception as exc:
                 logger.debug("LLM Observatory: price data warm-up failed: %s", exc)
 
-        thread = threading.Thread(target=load, name="llm-observatory-prices", daemon=True)
-        _loaders.add(thread)
-        thread.start()
-        return thread
+        return _background.start(load, name="llm-observatory-prices")
 
     def _warn_unpriced(self, provider: str, model: str) -> None:
         key = (provider, model)

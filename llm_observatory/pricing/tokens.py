@@ -13,7 +13,6 @@ message (plus 1 if it has a name) and 3 tokens priming the reply.
 
 from __future__ import annotations
 
-import atexit
 import base64
 import gzip
 import hashlib
@@ -21,10 +20,11 @@ import logging
 import math
 import sys
 import threading
-import time
 from collections.abc import Iterable
 from importlib import resources
 from typing import Any
+
+from . import _background
 
 logger = logging.getLogger("llm_observatory")
 
@@ -63,9 +63,6 @@ _encodings: dict[str, Any] = {}
 _failed: set[str] = set()
 _loading: set[str] = set()
 _lock = threading.Lock()
-_loaders: list[threading.Thread] = []
-#: How long the exit waits for an encoding still loading (a load takes 0.1–0.3 s).
-EXIT_WAIT_S = 5.0
 
 
 def encoding_name_for(model: str) -> str:
@@ -119,23 +116,7 @@ def preload(model: str | None) -> None:
         if name in _encodings or name in _loading:
             return
         _loading.add(name)
-        if not _loaders:
-            atexit.register(_wait_for_loaders)
-        loader = threading.Thread(target=get_encoding, args=(name,), name="llm-observatory-tiktoken", daemon=True)
-        _loaders.append(loader)
-    loader.start()
-
-
-def _wait_for_loaders() -> None:
-    """At exit, let an encoding still loading finish (at most ``EXIT_WAIT_S``).
-
-    The loader imports tiktoken. A daemon thread still running when the interpreter tears down is
-    stopped where it is; stopped inside an import, it leaves the import lock held, and the next
-    import in the teardown (a finalizer's) waits for it forever.
-    """
-    deadline = time.monotonic() + EXIT_WAIT_S
-    for loader in _loaders:
-        loader.join(max(0.0, deadline - time.monotonic()))
+    _background.start(get_encoding, name, name="llm-observatory-tiktoken")
 
 
 def count_text(text: str, provider: str, model: str | None) -> int:

@@ -209,7 +209,7 @@ def test_the_exit_waits_for_an_encoding_still_loading_and_only_so_long(
     # an import, the loader would leave the import lock held, and a finalizer's import then hangs.
     proc = run_python(f"""
         import time
-        from llm_observatory.pricing import tokens
+        from llm_observatory.pricing import _background, tokens
 
         def slow_load(name):
             time.sleep({load_s})
@@ -217,7 +217,7 @@ def test_the_exit_waits_for_an_encoding_still_loading_and_only_so_long(
             return None
 
         tokens._load = slow_load
-        tokens.EXIT_WAIT_S = {wait_s}
+        _background.WAIT_S = {wait_s}
         tokens.preload("gpt-4o-mini")
         print("exiting", flush=True)
     """, timeout=60)

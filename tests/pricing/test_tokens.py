@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from llm_observatory.pricing import tokens
+from tests.conftest import run_python
 
 
 @pytest.fixture(autouse=True)
@@ -70,3 +71,29 @@ def test_a_corrupt_encoding_file_disables_estimation(monkeypatch: pytest.MonkeyP
     assert tokens.get_encoding("cl100k_base") is None
     # falls back to the character approximation instead of a wrong exact count
     assert tokens.count_text("abcdefg", "openai", "gpt-4") == 2
+
+
+def test_a_process_forked_while_an_encoding_loads_can_still_count() -> None:
+    # The load holds a lock (and may be inside an import) that a forked child would inherit held,
+    # by a thread it does not have; fork() waits for the load instead.
+    proc = run_python("""
+        import faulthandler, os, time
+        from llm_observatory.pricing import tokens
+
+        real_load = tokens._load
+
+        def slow_load(name):
+            time.sleep(0.5)
+            return real_load(name)
+
+        tokens._load = slow_load
+        tokens.preload("gpt-4o-mini")
+        pid = os.fork()
+        if pid == 0:
+            faulthandler.dump_traceback_later(20, exit=True)
+            os._exit(0 if tokens.count_text("hello world", "openai", "gpt-4o-mini") == 2 else 1)
+        _, status = os.waitpid(pid, 0)
+        print("child:", os.waitstatus_to_exitcode(status))
+    """, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "child: 0", proc.stdout + proc.stderr
