@@ -326,54 +326,65 @@ class Redactor:
         return f"[REDACTED:{name}]"
 
     def text(self, value: str) -> tuple[str, int]:
-        """``value`` with every detected item replaced, and how many were replaced."""
+        """``value`` with every detected item replaced, and how many were replaced.
+
+        A redaction that overruns its time is tried once more, with the whole time again: the
+        clock also ran through what paused this thread (a full garbage collection in a large app
+        takes 0.1 s; other threads holding the GIL), which rarely happens twice in a row. A
+        pattern that backtracks without end overruns both times, and fails closed."""
         try:
-            count = 0
-            deadline = time.perf_counter() + self._timeout_s
-            features = _Features(value)
-            for scan in self._passes:
-                features.current = value
-                if not scan.applies(features):
-                    continue
-                if time.perf_counter() > deadline:
-                    raise TimeoutError("redaction took longer than its timeout")
-                if scan.detectors[0].name == "EMAIL":
-                    def email(found: str) -> str:
-                        nonlocal count
-                        count += 1
-                        return self._replacement("EMAIL", found)
-
-                    value = _emails(value, email)
-                    continue
-
-                def replace(match: re.Match[str], scan: _Pass = scan) -> str:
-                    nonlocal count
-                    index = int(match.lastgroup[1:])  # type: ignore[index]
-                    detector = scan.detectors[index]
-                    found = match.group()
-                    if detector.check is not None and not detector.check(found):
-                        # e.g. 13 digits that fail the card checksum may still be a phone number
-                        for other, single in zip(scan.detectors, scan.singles, strict=True):
-                            if other is not detector and single.fullmatch(found) \
-                                    and (other.check is None or other.check(found)):
-                                count += 1
-                                return self._replacement(other.name, found)
-                        return found
-                    count += 1
-                    return self._replacement(detector.name, found)
-
-                value = scan.sub(replace, value, features, deadline)
-            if self._callable is not None:
-                changed = self._callable(value)
-                if changed != value:
-                    count += 1
-                value = changed
-            if time.perf_counter() > deadline:
-                raise TimeoutError("redaction took longer than its timeout")
-            return value, count
+            try:
+                return self._text(value)
+            except TimeoutError:
+                return self._text(value)
         except Exception as exc:  # fail closed
             logger.debug("LLM Observatory: redaction failed: %s", exc)
             return FAILED, 1
+
+    def _text(self, value: str) -> tuple[str, int]:
+        count = 0
+        deadline = time.perf_counter() + self._timeout_s
+        features = _Features(value)
+        for scan in self._passes:
+            features.current = value
+            if not scan.applies(features):
+                continue
+            if time.perf_counter() > deadline:
+                raise TimeoutError("redaction took longer than its timeout")
+            if scan.detectors[0].name == "EMAIL":
+                def email(found: str) -> str:
+                    nonlocal count
+                    count += 1
+                    return self._replacement("EMAIL", found)
+
+                value = _emails(value, email)
+                continue
+
+            def replace(match: re.Match[str], scan: _Pass = scan) -> str:
+                nonlocal count
+                index = int(match.lastgroup[1:])  # type: ignore[index]
+                detector = scan.detectors[index]
+                found = match.group()
+                if detector.check is not None and not detector.check(found):
+                    # e.g. 13 digits that fail the card checksum may still be a phone number
+                    for other, single in zip(scan.detectors, scan.singles, strict=True):
+                        if other is not detector and single.fullmatch(found) \
+                                and (other.check is None or other.check(found)):
+                            count += 1
+                            return self._replacement(other.name, found)
+                    return found
+                count += 1
+                return self._replacement(detector.name, found)
+
+            value = scan.sub(replace, value, features, deadline)
+        if self._callable is not None:
+            changed = self._callable(value)
+            if changed != value:
+                count += 1
+            value = changed
+        if time.perf_counter() > deadline:
+            raise TimeoutError("redaction took longer than its timeout")
+        return value, count
 
     def value(self, value: Any) -> tuple[Any, int]:
         """Redact a string, or every string in a (nested) list, tuple or dict."""

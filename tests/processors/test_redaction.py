@@ -162,6 +162,25 @@ def test_a_slow_callable_fails_closed() -> None:
         == ("[REDACTED:EMAIL]", 1)
 
 
+def test_a_redaction_paused_once_is_tried_again_not_failed() -> None:
+    # The deadline is wall-clock time, which also runs through what pauses the thread: a full
+    # garbage collection in a large app (0.1 s), other threads holding the GIL. Once is no reason
+    # to lose the value; every time (a slow callable, a runaway pattern) is.
+    import time
+
+    calls: list[float] = []
+
+    def paused_once(value: str) -> str:
+        calls.append(time.perf_counter())
+        if len(calls) == 1:
+            time.sleep(0.05)  # as a collection of a few hundred thousand objects takes
+        return value
+
+    r = Redactor(RedactionOptions(callable=paused_once, timeout_ms=20))
+    assert r.text("mail jane@example.com") == ("mail [REDACTED:EMAIL]", 1)
+    assert len(calls) == 2
+
+
 def _exported_text(cap: Any) -> str:
     parts = []
     for s in cap.spans():
