@@ -80,6 +80,10 @@ OPENAI_REQUEST_SERVICE_TIER: Final = "openai.request.service_tier"
 OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
 OPENAI_RESPONSE_SYSTEM_FINGERPRINT: Final = "openai.response.system_fingerprint"
 
+# Anthropic refinements (no convention has them: named as the OpenAI ones are)
+#: The speed the call ran at, when not ``standard`` (``fast`` mode is priced higher).
+ANTHROPIC_RESPONSE_SPEED: Final = "anthropic.response.speed"
+
 # General conventions we use
 SERVER_ADDRESS: Final = "server.address"
 SERVER_PORT: Final = "server.port"

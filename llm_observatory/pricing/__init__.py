@@ -25,12 +25,13 @@ class Pricer(Protocol):
     def cost(
         self, provider: str, model: str, input_tokens: int, output_tokens: int,
         cache_read_tokens: int = 0, cache_write_tokens: int = 0, *, fallback: str | None = None,
-        extra: Mapping[str, int] | None = None,
+        extra: Mapping[str, int] | None = None, variant: tuple[str, str] | None = None,
     ) -> Cost | None:
         """The cost of a call, or ``None`` when neither ``model`` nor ``fallback`` has a known price.
 
-        ``extra`` (1-hour cache writes, audio tokens, web searches: see ``PriceTable``) is passed only
-        for a call that reported some, so a pricer written before it existed keeps working."""
+        ``extra`` (1-hour cache writes, audio tokens, web searches) and ``variant`` (the service
+        tier or speed that served the call: see ``PriceTable``) are passed only for a call that
+        has them, so a pricer written before they existed keeps working."""
         ...
 
 

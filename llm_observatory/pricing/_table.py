@@ -251,7 +251,7 @@ class PriceTable:
     def __init__(self, overrides: Sequence[PriceOverride] = (), *, use_genai_prices: bool = True) -> None:
         self._overrides = list(overrides)
         self._use_data = use_genai_prices
-        self._memo: dict[tuple[str, str], _Rates | None] = {}
+        self._memo: dict[tuple[str, ...], _Rates | None] = {}
         self._lock = threading.Lock()
         self._warned: set[tuple[str, str]] = set()
         self._warming = False
@@ -260,31 +260,38 @@ class PriceTable:
         self, provider: str, model: str, input_tokens: int, output_tokens: int,
         cache_read_tokens: int = 0, cache_write_tokens: int = 0, *, at: datetime | None = None,
         fallback: str | None = None, extra: Mapping[str, int] | None = None,
+        variant: tuple[str, str] | None = None,
     ) -> Cost | None:
         """The cost of a call, or ``None`` when the model has no known price (never $0).
 
         ``fallback``: a second name to try (the request model, when ``model`` is the response's).
         ``extra``: counts of the units in :data:`EXTRA_UNITS` (by genai-prices usage key), each
         part of its parent unit's count (1-hour cache writes are among the cache writes).
+        ``variant``: how the provider served the call, where that sets the price, as a
+        genai-prices price-variant key and value: ``("service_tier", "flex")`` (OpenAI's
+        response tier), ``("speed", "fast")`` (Anthropic). A value without a price of its own
+        (``"default"``) is priced as the model is; overrides apply whatever the variant.
         """
-        rates = self._memo.get((provider, model), _MISSING) if at is None else _MISSING
+        key = (provider, model) if variant is None else (provider, model, *variant)
+        rates = self._memo.get(key, _MISSING) if at is None else _MISSING
         if rates is _MISSING or (rates is not None and rates.expires and rates.expires < time.monotonic()):
-            rates = self._rates(provider, model, at)
+            rates = self._rates(provider, model, at, variant)
         if rates is None and fallback and fallback != model:
-            rates = self._rates(provider, fallback, at)
+            rates = self._rates(provider, fallback, at, variant)
         if rates is None:
             self._warn_unpriced(provider, model)
             return None
         return rates.cost(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, extra)
 
-    def _rates(self, provider: str, model: str, at: datetime | None) -> _Rates | None:
+    def _rates(self, provider: str, model: str, at: datetime | None,
+               variant: tuple[str, str] | None = None) -> _Rates | None:
         if at is not None:
-            rates = self._resolve(provider, model, at)
+            rates = self._resolve(provider, model, at, variant)
         else:
-            key = (provider, model)
+            key = (provider, model) if variant is None else (provider, model, *variant)
             rates = self._memo.get(key, _MISSING)  # type: ignore[arg-type]
             if rates is _MISSING or (rates is not None and rates.expires and rates.expires < time.monotonic()):
-                rates = self._resolve(provider, model, None)
+                rates = self._resolve(provider, model, None, variant)
                 with self._lock:
                     self._memo[key] = rates
         return rates
@@ -343,14 +350,15 @@ class PriceTable:
         logger.warning("LLM Observatory: no price known for model %r (provider %s); its calls are recorded "
                        "with llm.cost.priced=false. Add a price with init(prices=...)", model, provider)
 
-    def _resolve(self, provider: str, model: str, at: datetime | None) -> _Rates | None:
+    def _resolve(self, provider: str, model: str, at: datetime | None,
+                 variant: tuple[str, str] | None = None) -> _Rates | None:
         override = self._find_override(provider, model, at)
         if override is not None:
             return _override_rates(override)
         if not self._use_data:
             return None
         try:
-            return self._from_data(provider, model, at)
+            return self._from_data(provider, model, at, variant)
         except Exception as exc:  # a data problem must not break the call
             logger.debug("LLM Observatory: pricing %s/%s failed: %s", provider, model, exc)
             return None
@@ -367,7 +375,8 @@ class PriceTable:
                 best = entry
         return best
 
-    def _from_data(self, provider: str, model: str, at: datetime | None) -> _Rates | None:
+    def _from_data(self, provider: str, model: str, at: datetime | None,
+                   variant: tuple[str, str] | None = None) -> _Rates | None:
         from genai_prices import data_snapshot
 
         snapshot = data_snapshot.get_snapshot()
@@ -389,7 +398,7 @@ class PriceTable:
             return None
         _provider, info = found
         when = at or datetime.now(timezone.utc)
-        prices = info.get_prices(when)
+        prices = info.get_prices(when, {variant[0]: variant[1]} if variant else None)
         thresholds, regions, per_request = _probe_rates(prices)
         conditional = not hasattr(info.prices, "input_mtok") and isinstance(info.prices, list)
         expires = time.monotonic() + CONDITIONAL_TTL_S if conditional else 0.0

@@ -32,6 +32,8 @@ class FakeAnthropic:
     web_searches: int = 0
     #: thinking tokens among the output tokens (``output_tokens_details``)
     thinking_tokens: int | None = None
+    #: the usage's ``speed`` (``fast`` mode), when set
+    speed: str | None = None
     fail_status: int | None = None
     cut_after_events: int | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -64,6 +66,8 @@ class FakeAnthropic:
         if self.cache_write:  # the API breaks the writes down by lifetime
             usage["cache_creation"] = {"ephemeral_5m_input_tokens": self.cache_write - self.cache_write_1h,
                                        "ephemeral_1h_input_tokens": self.cache_write_1h}
+        if self.speed is not None:
+            usage["speed"] = self.speed
         usage.update(self._details())
         return usage
 

@@ -278,6 +278,24 @@ def test_one_hour_cache_writes_web_searches_and_thinking_tokens(fake: FakeAnthro
     assert expected > flat + 3 * 0.01 - 1e-9  # $10 per 1,000 searches, and the dearer hour-long writes
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["message", "stream"])
+@pytest.mark.parametrize("speed", ["fast", "standard"])
+def test_a_call_in_fast_mode_is_priced_at_the_fast_rates(fake: FakeAnthropic, stream: bool, speed: str) -> None:
+    fake.model, fake.speed, fake.cache_read = "claude-fable-5-2", speed, 200
+    with capture() as cap:
+        result = make_client(fake).messages.create(model="claude-fable-5-2", max_tokens=256, messages=MESSAGES,
+                                                   stream=stream)
+        if stream:
+            assert [e.type for e in result][-1] == "message_stop"
+    a = dict(cap.spans()[0].attributes or {})
+    usage = {"input_tokens": fake.input_tokens + 200, "output_tokens": len(fake.words), "cache_read_tokens": 200}
+    assert a.get("anthropic.response.speed") == (speed if speed == "fast" else None)
+    standard = oracle_cost("claude-fable-5-2", "anthropic", **usage)
+    expected = oracle_cost("claude-fable-5-2", "anthropic", {"speed": speed}, **usage)
+    assert a["llm.cost.usd"] == pytest.approx(expected, abs=1e-12)
+    assert expected == pytest.approx(2 * standard if speed == "fast" else standard)  # ($16/$80 against $8/$40)
+
+
 def test_a_message_without_those_details_reports_none_of_them(fake: FakeAnthropic) -> None:
     fake.cache_write = 20
     with capture() as cap:

@@ -123,6 +123,32 @@ def test_a_pricer_older_than_the_extra_units_still_prices_the_call() -> None:
     assert attrs["llm.usage.web_searches"] == 2
 
 
+def test_a_pricer_gets_the_price_variant_only_when_there_is_one() -> None:
+    from llm_observatory.instrumentation._core._inference import Inference
+
+    seen: list[dict[str, object]] = []
+
+    class Pricer:
+        def cost(self, *args: object, **kwargs: object) -> object:
+            seen.append(kwargs)
+            return TABLE.cost("openai", "toy-1", 100, 10)
+
+    class OldPricer:  # the Pricer protocol before the variant: a call with one is still priced
+        def cost(self, provider: str, model: str, input_tokens: int, output_tokens: int,
+                 cache_read_tokens: int = 0, cache_write_tokens: int = 0, *, fallback: str | None = None) -> object:
+            return TABLE.cost(provider, model, input_tokens, output_tokens)
+
+    for pricer in (Pricer(), OldPricer()):
+        with capture(pricer=pricer) as cap:
+            for variant in (("service_tier", "flex"), None):
+                inference = Inference(cap.telemetry, "chat", "openai", "toy-1")
+                inference.input_tokens, inference.output_tokens = 100, 10
+                inference.price_variant = variant
+                inference.end()
+        assert [s.attributes["llm.cost.usd"] for s in cap.spans()] == [pytest.approx(280 / 1e6)] * 2
+    assert seen == [{"fallback": "toy-1", "variant": ("service_tier", "flex")}, {"fallback": "toy-1"}]
+
+
 def test_an_extra_unit_nobody_knows_is_left_out_and_the_rest_recorded() -> None:
     from llm_observatory.instrumentation._core._inference import Inference
 

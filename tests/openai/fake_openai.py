@@ -81,6 +81,13 @@ class FakeOpenAI:
                 self._json(self._completion(body))
         return self._error(404)
 
+    @staticmethod
+    def _tier(body: dict[str, Any]) -> str:
+        """The tier that serves a request, as the API names it in the response: the one asked for
+        (``fast`` is answered as ``priority``), ``default`` for none or ``auto``."""
+        asked = body.get("service_tier")
+        return "default" if asked in (None, "auto") else "priority" if asked == "fast" else asked
+
     def _json(self, payload: dict[str, Any]) -> Any:
         return httpx.Response(200, json=payload, headers={"x-request-id": f"req_{len(self.requests)}"})
 
@@ -117,7 +124,7 @@ class FakeOpenAI:
         n = body.get("n") or 1
         reason = "tool_calls" if self.tool_calls else "stop"
         return {"id": "chatcmpl-ASYMZ4oSykiIFK4lXLReDiKyAjsQl", "object": "chat.completion", "created": CREATED,
-                "model": self.model, "system_fingerprint": "fp_0ba0d124f1", "service_tier": "default",
+                "model": self.model, "system_fingerprint": "fp_0ba0d124f1", "service_tier": self._tier(body),
                 "choices": [{"index": i, "message": self._message(), "logprobs": None, "finish_reason": reason}
                             for i in range(n)],
                 "usage": _usage(self.prompt_tokens, len(self.words) * n, self.cached_tokens, self.reasoning_tokens,
@@ -129,7 +136,7 @@ class FakeOpenAI:
         def chunk(choices: list[dict[str, Any]], usage: Any = None) -> dict[str, Any]:
             return {"id": "chatcmpl-ASYMZ4oSykiIFK4lXLReDiKyAjsQl", "object": "chat.completion.chunk",
                     "created": CREATED, "model": self.model, "system_fingerprint": "fp_0ba0d124f1",
-                    "choices": choices, "usage": usage}
+                    "service_tier": self._tier(body), "choices": choices, "usage": usage}
 
         chunks = [chunk([{"index": i, "delta": {"role": "assistant", "content": "", "refusal": None},
                           "logprobs": None, "finish_reason": None} for i in range(n)])]
@@ -176,7 +183,7 @@ class FakeOpenAI:
                 "error": None, "incomplete_details": None, "instructions": body.get("instructions"),
                 "max_output_tokens": body.get("max_output_tokens"), "model": self.model, "output": output,
                 "parallel_tool_calls": True, "previous_response_id": body.get("previous_response_id"),
-                "reasoning": {"effort": None, "summary": None}, "service_tier": "default", "store": True,
+                "reasoning": {"effort": None, "summary": None}, "service_tier": self._tier(body), "store": True,
                 "temperature": body.get("temperature", 1.0), "text": {"format": {"type": "text"}},
                 "tool_choice": "auto", "tools": [], "top_p": 1.0, "truncation": "disabled", "usage": usage,
                 "metadata": {}}

@@ -37,7 +37,7 @@ def test_non_streaming_snapshot(client: Any, fake: FakeOpenAI) -> None:
         "gen_ai.request.presence_penalty": 0.1, "gen_ai.request.frequency_penalty": 0.3,
         "openai.request.service_tier": "flex",
         "gen_ai.response.model": "gpt-4o-mini-2024-07-18", "gen_ai.response.id": "chatcmpl-ASYMZ4oSykiIFK4lXLReDiKyAjsQl",
-        "gen_ai.response.finish_reasons": ["stop"], "openai.response.service_tier": "default",
+        "gen_ai.response.finish_reasons": ["stop"], "openai.response.service_tier": "flex",
         "openai.response.system_fingerprint": "fp_0ba0d124f1",
         "gen_ai.usage.input_tokens": 12, "gen_ai.usage.output_tokens": 4,
         "gen_ai.usage.cache_read.input_tokens": 4, "gen_ai.usage.reasoning.output_tokens": 0,
@@ -186,3 +186,28 @@ def test_audio_tokens_are_reported_and_priced_at_their_own_rates(fake: FakeOpenA
     assert a["llm.cost.usd"] == pytest.approx(expected, abs=1e-12)
     # audio costs more than text: priced as text, the call would have cost less
     assert expected > oracle_cost("gpt-audio", "openai", input_tokens=900, output_tokens=output)
+
+
+@pytest.mark.parametrize("tier", ["flex", "priority", "fast", "auto"])
+@pytest.mark.parametrize("how", ["call", "stream", "stream without usage"])
+def test_the_tier_that_served_the_call_prices_it(fake: FakeOpenAI, tier: str, how: str) -> None:
+    # the response names the tier used (priority for fast, default for auto); flex costs half
+    # the standard price of gpt-5, priority twice
+    fake.model = "gpt-5-2025-08-07"
+    client = make_client(fake)
+    with capture() as cap:
+        if how == "call":
+            client.chat.completions.create(model="gpt-5", messages=MESSAGES, service_tier=tier)
+        else:
+            options = {"include_usage": True} if how == "stream" else None
+            for _ in client.chat.completions.create(model="gpt-5", messages=MESSAGES, service_tier=tier,
+                                                    stream=True, stream_options=options or openai.NOT_GIVEN):
+                pass
+    a = dict(cap.spans()[0].attributes or {})
+    served = {"fast": "priority", "auto": "default"}.get(tier, tier)
+    assert a["openai.response.service_tier"] == served
+    tokens = {"input_tokens": a["gen_ai.usage.input_tokens"], "output_tokens": a["gen_ai.usage.output_tokens"]}
+    standard = oracle_cost("gpt-5", "openai", **tokens)
+    assert a["llm.cost.usd"] == pytest.approx(oracle_cost("gpt-5", "openai", {"service_tier": served}, **tokens),
+                                              abs=1e-12)
+    assert {"flex": 0.5, "priority": 2.0, "default": 1.0}[served] * standard == pytest.approx(a["llm.cost.usd"])

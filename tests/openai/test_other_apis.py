@@ -194,6 +194,24 @@ def test_responses_web_searches_are_counted_and_priced(fake: FakeOpenAI, stream:
     validate_messages(json.loads(a["gen_ai.output.messages"]), output=True)
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+def test_responses_are_priced_at_the_tier_that_served_them(fake: FakeOpenAI, stream: bool) -> None:
+    fake.model = "gpt-5-2025-08-07"
+    with capture() as cap:
+        client = make_client(fake)
+        if stream:
+            for _ in client.responses.create(model="gpt-5", input="Hi", service_tier="flex", stream=True):
+                pass
+        else:
+            client.responses.create(model="gpt-5", input="Hi", service_tier="flex")
+    a = dict(cap.spans()[0].attributes or {})
+    assert a["openai.response.service_tier"] == "flex"
+    usage = {"input_tokens": fake.prompt_tokens, "output_tokens": len(fake.words)}
+    assert a["llm.cost.usd"] == pytest.approx(oracle_cost("gpt-5", "openai", {"service_tier": "flex"}, **usage),
+                                              abs=1e-12)
+    assert a["llm.cost.usd"] == pytest.approx(oracle_cost("gpt-5", "openai", **usage) / 2)
+
+
 def test_responses_without_searches_report_none(client: Any) -> None:
     with capture() as cap:
         client.responses.create(model="gpt-4o-mini", input="Say this is a test")

@@ -128,6 +128,62 @@ def test_extra_units_with_an_override_cost_what_their_parent_unit_costs() -> Non
     assert table.cost("openai", "my-model", 2000, 100, 0, 1000, extra={"holograms": 3}) == plain
 
 
+def _with_variants(pid: str, key: str) -> list[tuple[str, str, str, str]]:
+    """``(ours, genai-prices provider, model, value)`` for each current price variant under ``key``."""
+    found = []
+    provider = next(p for p in DATA if p.id == pid)
+    for m in provider.models:
+        for v in m.price_variants or ():
+            value = v.when.get(key)
+            if value is not None and (v.constraint is None or v.constraint.active(NOW)):
+                found.append((OURS[pid], pid, m.id, value))
+    return found
+
+
+#: a few models of each variant value (OpenAI's service tiers, Anthropic's fast mode)
+VARIANTS = [("service_tier", *row) for row in _with_variants("openai", "service_tier")][::9] + \
+    [("speed", *row) for row in _with_variants("anthropic", "speed")]
+
+
+def test_the_data_has_service_tier_and_speed_variants() -> None:
+    assert {value for key, *_, value in VARIANTS if key == "service_tier"} >= {"flex", "priority"}
+    assert any(key == "speed" for key, *_ in VARIANTS)
+
+
+@pytest.mark.parametrize(("key", "provider", "pid", "model", "value"), VARIANTS,
+                         ids=[f"{p}/{m}/{v}" for _, _, p, m, v in VARIANTS])
+def test_price_variants_equal_calc_price(key: str, provider: str, pid: str, model: str, value: str) -> None:
+    table = PriceTable()
+    compared = 0
+    for usage in USAGES + EXTRA_USAGES[:1]:
+        expected = calc_price(Usage(**{k: v for k, v in usage.items() if v}), model, provider_id=pid,
+                              price_context={key: value}).total_price
+        got = table.cost(provider, model, usage["input_tokens"], usage["output_tokens"],
+                         usage.get("cache_read_tokens", 0), usage.get("cache_write_tokens", 0),
+                         extra={k: v for k, v in usage.items() if k in EXTRA_UNITS} or None, variant=(key, value))
+        assert got is not None and abs(got.total - float(expected)) < 1e-9, (usage, got, expected)
+        compared += expected > 0
+    assert compared
+    # the variant is priced apart from the model's standard price (each memoised under its own key)
+    standard = table.cost(provider, model, 1_000_000, 0)
+    assert standard is not None and standard.total == pytest.approx(float(calc_price(
+        Usage(input_tokens=1_000_000), model, provider_id=pid).total_price))
+
+
+def test_a_variant_without_a_price_of_its_own_is_the_standard_price() -> None:
+    table = PriceTable()
+    standard = table.cost("openai", "gpt-5", 1000, 500, 200)
+    assert standard is not None
+    for tier in ("default", "scale", "a-tier-from-the-future"):
+        assert table.cost("openai", "gpt-5", 1000, 500, 200, variant=("service_tier", tier)) == standard
+    flex = table.cost("openai", "gpt-5", 1000, 500, 200, variant=("service_tier", "flex"))
+    assert flex is not None and flex.total < standard.total
+    # an override's price is the price, whatever the tier
+    mine = PriceTable([PriceOverride("gpt-5", input=1.0, output=2.0)])
+    assert mine.cost("openai", "gpt-5", 1000, 500, variant=("service_tier", "flex")) == mine.cost(
+        "openai", "gpt-5", 1000, 500)
+
+
 def _tiered() -> list[tuple[str, str, int]]:
     found = []
     for pid, ours in OURS.items():

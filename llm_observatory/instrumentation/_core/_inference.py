@@ -98,6 +98,7 @@ class Inference:
         "output_messages",
         "output_tokens",
         "parent",
+        "price_variant",
         "provider",
         "raw_finish_reasons",
         "reasoning_tokens",
@@ -176,6 +177,9 @@ class Inference:
         #: Counts of the less common priced units (:data:`EXTRA_USAGE_ATTRIBUTES`), each part of
         #: the count it belongs to (audio input tokens are input tokens); only those above zero.
         self.extra_usage: dict[str, int] | None = None
+        #: How the provider served the call, where that sets its price (the price table's
+        #: ``variant``): ``("service_tier", "flex")``, ``("speed", "fast")``.
+        self.price_variant: tuple[str, str] | None = None
         #: Called when the provider sent no (or partial) usage: returns ``(input, output)`` estimates;
         #: only the counts that are missing are taken from it.
         self.estimate: Callable[[], tuple[int | None, int | None]] | None = None
@@ -350,12 +354,16 @@ class Inference:
             usage = (self.provider, model, input_tokens or 0, output_tokens or 0,
                      self.cache_read_tokens or 0, self.cache_write_tokens or 0)
             cost = None
-            if extra:  # (only then: a pricer of the app's own may predate the argument)
+            variant = self.price_variant
+            if extra or variant:  # (only then: a pricer of the app's own may predate the arguments)
+                options: dict[str, Any] = {"extra": extra} if extra else {}
+                if variant:
+                    options["variant"] = variant
                 try:
-                    cost = pricer.cost(*usage, fallback=self.request_model, extra=extra)
+                    cost = pricer.cost(*usage, fallback=self.request_model, **options)
                 except TypeError:
-                    extra = None
-            if not extra:
+                    extra = variant = None
+            if not (extra or variant):
                 cost = pricer.cost(*usage, fallback=self.request_model)
             if cost is None:
                 attrs[sc.LLM_COST_PRICED] = False

@@ -57,7 +57,8 @@ def set_usage(inference: Inference, usage: Any) -> None:
 
 def set_usage_details(inference: Inference, usage: Any) -> None:
     """What a usage object details, where the SDK has it: the cache writes kept for an hour (of
-    the cache writes), the web searches run, and the thinking tokens (of the output tokens)."""
+    the cache writes), the web searches run, the thinking tokens (of the output tokens), and the
+    speed the call ran at (``fast`` mode is priced higher)."""
     # (an SDK older than these fields keeps them as dicts)
     inference.add_extra_usage(
         cache_write_1h_tokens=field(field(usage, "cache_creation"), "ephemeral_1h_input_tokens"),
@@ -65,6 +66,10 @@ def set_usage_details(inference: Inference, usage: Any) -> None:
     thinking = field(field(usage, "output_tokens_details"), "thinking_tokens")
     if isinstance(thinking, int):
         inference.reasoning_tokens = thinking
+    speed = field(usage, "speed")
+    if isinstance(speed, str) and speed != "standard":
+        inference.attributes[sc.ANTHROPIC_RESPONSE_SPEED] = speed
+        inference.price_variant = ("speed", speed)
 
 
 def set_stop_reason(inference: Inference, reason: Any) -> None:

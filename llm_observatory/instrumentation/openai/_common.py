@@ -57,11 +57,18 @@ def common_request_attributes(kwargs: dict[str, Any], attrs: dict[str, Any]) -> 
         attrs[sc.OPENAI_REQUEST_SERVICE_TIER] = tier
 
 
+#: Response service tiers at the model's standard price.
+_STANDARD_TIERS = frozenset({"default", "auto"})
+
+
 def response_refinements(inference: Inference, response: Any) -> None:
-    """``service_tier`` and ``system_fingerprint`` of a response object, when present."""
+    """``service_tier`` and ``system_fingerprint`` of a response object, when present. The tier
+    the call was served in prices it (``flex`` is cheaper, ``priority``, alias ``fast``, dearer)."""
     tier = getattr(response, "service_tier", None)
     if isinstance(tier, str):
         inference.attributes[sc.OPENAI_RESPONSE_SERVICE_TIER] = tier
+        if tier not in _STANDARD_TIERS:
+            inference.price_variant = ("service_tier", tier)
     fingerprint = getattr(response, "system_fingerprint", None)
     if isinstance(fingerprint, str):
         inference.attributes[sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
