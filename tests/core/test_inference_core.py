@@ -345,3 +345,21 @@ def test_latest_metric_names() -> None:
     assert m["gen_ai.client.inference.duration"][0]["count"] == 1
     assert m["gen_ai.client.inference.usage.input_tokens"][0]["value"] == 7
     assert m["gen_ai.client.inference.usage.input_tokens"][0]["attributes"]["gen_ai.token.modality"] == "text"
+
+
+def test_a_flush_does_only_the_work_queued_when_it_starts() -> None:
+    # a busy app's threads queue work all the time (streams dropped, points): a flush, at exit
+    # or force_flush(), that took on what came in meanwhile might never end
+    from llm_observatory.instrumentation._core import _metrics
+
+    runs: list[int] = []
+
+    def again() -> None:
+        runs.append(len(runs))
+        if len(runs) < 3:
+            _metrics.later(again)
+
+    _metrics.later(again)
+    assert _metrics.flush_all(timeout=5)
+    assert runs in ([0], [0, 1])  # (the background thread may have done one round before it)
+    assert _metrics.flush_all(timeout=5) and _metrics.flush_all(timeout=5) and runs == [0, 1, 2]

@@ -73,11 +73,12 @@ def _call(fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
 
 def flush_all(timeout: float = -1) -> bool:
     """Do the work left for later, then record every queued point, now; ``False`` if the
-    background thread's current round did not finish within ``timeout`` seconds (then nothing)."""
+    background thread's current round did not finish within ``timeout`` seconds (then nothing).
+    Only the work queued when it starts: threads that go on queueing more cannot keep it going."""
     if not _drain_lock.acquire(timeout=timeout):
         return False
     try:
-        while _later:
+        for _ in range(len(_later)):
             _call(*_later.popleft())
         for metrics in list(_instances):
             metrics.flush()
@@ -231,10 +232,11 @@ class Metrics:
             entry[0] += amount
 
     def flush(self) -> None:
-        """Record every queued point now (the counter adds summed by counter and attributes)."""
+        """Record every queued point now (the counter adds summed by counter and attributes):
+        those queued when it starts, so threads that go on queueing more cannot keep it going."""
         with self._flush_lock:
             pending = self._pending
-            while True:
+            for _ in range(len(pending)):
                 try:
                     fn, args = pending.popleft()
                 except IndexError:
