@@ -62,7 +62,15 @@ REPLY_PRIMING = 3
 _encodings: dict[str, Any] = {}
 _failed: set[str] = set()
 _loading: set[str] = set()
+#: Encodings whose load a count waited :data:`LOAD_WAIT_S` for in vain: counts no longer wait
+#: for them (each would wait as long), until they are loaded.
+_overdue: set[str] = set()
 _lock = threading.Lock()
+#: How long a count waits, at most, for an encoding another thread is loading; then it falls
+#: back to the character count (a load takes 0.1–0.3 s, longer only when starved of the CPU:
+#: an app's busy thread and the loader's file reads take turns with the GIL, 5 ms each).
+LOAD_WAIT_S = 2.0
+_OPENAI = ("openai", "azure.ai.openai")
 
 
 def encoding_name_for(model: str) -> str:
@@ -74,12 +82,18 @@ def encoding_name_for(model: str) -> str:
 
 
 def get_encoding(name: str) -> Any:
-    """The tiktoken ``Encoding`` built from the shipped rank file (``None`` if it cannot be loaded)."""
+    """The tiktoken ``Encoding`` built from the shipped rank file (``None`` if it cannot be
+    loaded, or while another thread's load of it is overdue: see :data:`LOAD_WAIT_S`)."""
     enc = _encodings.get(name)
-    if enc is not None or name in _failed or sys.is_finalizing():
+    if enc is not None or name in _failed or name in _overdue or sys.is_finalizing():
         # (in the interpreter's teardown a loader thread may be stopped holding the lock)
         return enc
-    with _lock:
+    if not _lock.acquire(timeout=LOAD_WAIT_S):
+        _overdue.add(name)
+        logger.debug("LLM Observatory: the %s encoding is still loading; estimates count characters "
+                     "until it is loaded", name)
+        return None
+    try:
         enc = _encodings.get(name)
         if enc is None and name not in _failed:
             try:
@@ -89,7 +103,18 @@ def get_encoding(name: str) -> Any:
                 _failed.add(name)
                 logger.warning("LLM Observatory: cannot load the %s encoding (%s); token estimates for "
                                "OpenAI models fall back to a character count", name, exc)
+    finally:
+        _lock.release()
     return enc
+
+
+def ready(provider: str, model: str | None) -> bool:
+    """Whether counting for ``model`` waits for nothing: its encoding is loaded (or cannot be),
+    or the provider's counts are character counts."""
+    if provider not in _OPENAI or not model:
+        return True
+    name = encoding_name_for(model)
+    return name in _encodings or name in _failed or name in _overdue
 
 
 def _load(name: str) -> Any:
@@ -123,7 +148,7 @@ def count_text(text: str, provider: str, model: str | None) -> int:
     """Tokens in ``text`` for ``model`` (exact for OpenAI models, approximate otherwise)."""
     if not text:
         return 0
-    if provider in ("openai", "azure.ai.openai") and model:
+    if provider in _OPENAI and model:
         enc = get_encoding(encoding_name_for(model))
         if enc is not None:
             return len(enc.encode(text, disallowed_special=()))

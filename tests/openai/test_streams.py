@@ -70,6 +70,39 @@ def test_without_include_usage_the_usage_is_estimated(client: Any, fake: FakeOpe
     assert a["llm.cost.usd"] > 0
 
 
+def test_a_stream_ending_while_the_encoding_loads_does_not_wait_for_it(
+        client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The first stream without usage in a process may end before the tokenizer's encoding has
+    # loaded: its estimate is left to the background thread, and the app's loop goes on at once.
+    import time
+
+    from llm_observatory.pricing import tokens
+
+    enc = tokens.get_encoding("o200k_base")
+    real_load = tokens._load
+
+    def slow_load(name: str) -> Any:
+        time.sleep(1.0)
+        return real_load(name)
+
+    monkeypatch.setattr(tokens, "_encodings", {})
+    monkeypatch.setattr(tokens, "_loading", set())
+    monkeypatch.setattr(tokens, "_overdue", set())
+    monkeypatch.setattr(tokens, "_load", slow_load)
+    with capture() as cap:
+        t0 = time.perf_counter()
+        chunks = list(create(client))
+        took = time.perf_counter() - t0
+        assert not tokens.ready("openai", "gpt-4o-mini")  # still loading when the loop ended
+        (span,) = cap.spans()  # (which does the background thread's work first)
+    assert took < 0.8 and chunks
+    a = span.attributes
+    prompt = sum(len(enc.encode(m["content"])) + 3 for m in MESSAGES) + 3
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (prompt, len(enc.encode("This is a test.")))
+    assert a["llm.usage.estimated"] is True
+    assert (span.end_time - span.start_time) / 1e9 < took  # as of the stream's end, not the estimate's
+
+
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("content", [False, True], ids=["first-and-last", "every-chunk"])
 def test_stream_usage_option_injects_and_hides_the_usage_chunk(fake: FakeOpenAI, is_async: bool, content: bool) -> None:

@@ -21,6 +21,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(tokens, "_encodings", {})
     monkeypatch.setattr(tokens, "_failed", set())
     monkeypatch.setattr(tokens, "_loading", set())
+    monkeypatch.setattr(tokens, "_overdue", set())
     yield
 
 
@@ -97,3 +98,30 @@ def test_a_process_forked_while_an_encoding_loads_can_still_count() -> None:
     """, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "child: 0", proc.stdout + proc.stderr
+
+
+def test_a_count_waits_only_so_long_for_an_encoding_another_thread_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a load starved of the CPU (a busy thread of the app's) must not hold up every count behind it
+    import threading
+    import time
+
+    release = threading.Event()
+
+    def stuck_load(name: str) -> object:
+        release.wait(30)
+        return None
+
+    monkeypatch.setattr(tokens, "_load", stuck_load)
+    monkeypatch.setattr(tokens, "LOAD_WAIT_S", 0.2)
+    tokens.preload("gpt-4o-mini")
+    time.sleep(0.05)  # the loader holds the lock now
+    assert not tokens.ready("openai", "gpt-4o-mini") and tokens.ready("anthropic", "claude-sonnet-4")
+    t0 = time.perf_counter()
+    assert tokens.count_text("abcdefg", "openai", "gpt-4o-mini") == 2  # the character count
+    assert 0.15 < time.perf_counter() - t0 < 2
+    # and the next counts do not wait again (a prompt of many messages would wait for each)
+    assert tokens.ready("openai", "gpt-4o-mini")
+    t0 = time.perf_counter()
+    assert tokens.count_messages([["abcdefg"]] * 20, "openai", "gpt-4o-mini") == 3 + 20 * (3 + 2)
+    assert time.perf_counter() - t0 < 0.15
+    release.set()

@@ -20,6 +20,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ... import budgets
 from ... import semconv as sc
+from ...pricing import tokens
 from ._attributes import set_attributes, start_span
 from ._guard import report
 from ._messages import dump_json
@@ -224,8 +225,17 @@ class Inference:
         if at is None:  # the call's end, before our own bookkeeping below
             end_time = time.time_ns()
             end_perf = time.perf_counter_ns()
+            if self.estimate is not None and (self.input_tokens is None or self.output_tokens is None) \
+                    and not tokens.ready(self.provider, self.response_model or self.request_model):
+                # the estimate would wait for the tokenizer's encoding, still loading: the
+                # background thread does it, and the caller's thread goes on at once
+                later(self._end, error, cut, end_time, end_perf)
+                return
         else:
             end_time, end_perf = at
+        self._end(error, cut, end_time, end_perf)
+
+    def _end(self, error: BaseException | None, cut: bool, end_time: int, end_perf: int) -> None:
         span = self.span
         try:
             self._finish(span, error, cut, end_perf)
