@@ -69,7 +69,7 @@ _lock = threading.Lock()
 #: How long a count waits, at most, for an encoding another thread is loading; then it falls
 #: back to the character count (a load takes 0.1–0.3 s, longer only when starved of the CPU:
 #: an app's busy thread and the loader's file reads take turns with the GIL, 5 ms each).
-LOAD_WAIT_S = 2.0
+LOAD_WAIT_S = 5.0
 _OPENAI = ("openai", "azure.ai.openai")
 
 

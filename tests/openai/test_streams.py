@@ -89,6 +89,7 @@ def test_a_stream_ending_while_the_encoding_loads_does_not_wait_for_it(
     monkeypatch.setattr(tokens, "_loading", set())
     monkeypatch.setattr(tokens, "_overdue", set())
     monkeypatch.setattr(tokens, "_load", slow_load)
+    monkeypatch.setattr(tokens, "LOAD_WAIT_S", 60.0)  # (however slow the machine, the load is waited for)
     with capture() as cap:
         t0 = time.perf_counter()
         chunks = list(create(client))
