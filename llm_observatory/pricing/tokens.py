@@ -66,6 +66,7 @@ _loading: set[str] = set()
 #: for them (each would wait as long), until they are loaded.
 _overdue: set[str] = set()
 _lock = threading.Lock()
+_loading_lock = threading.Lock()
 #: How long a count waits, at most, for an encoding another thread is loading; then it falls
 #: back to the character count (a load takes 0.1–0.3 s, longer only when starved of the CPU:
 #: an app's busy thread and the loader's file reads take turns with the GIL, 5 ms each).
@@ -137,7 +138,7 @@ def preload(model: str | None) -> None:
     name = encoding_name_for(model or "")
     if name in _encodings or name in _failed or name in _loading:
         return
-    with _lock:
+    with _loading_lock:  # (not ``_lock``, which a load of the other encoding holds throughout)
         if name in _encodings or name in _loading:
             return
         _loading.add(name)

@@ -125,3 +125,25 @@ def test_a_count_waits_only_so_long_for_an_encoding_another_thread_loads(monkeyp
     assert tokens.count_messages([["abcdefg"]] * 20, "openai", "gpt-4o-mini") == 3 + 20 * (3 + 2)
     assert time.perf_counter() - t0 < 0.15
     release.set()
+
+
+def test_starting_a_load_does_not_wait_for_the_other_encodings_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    # preload() runs on the app's call path: a gpt-4 call while o200k loads must not wait for it
+    import threading
+    import time
+
+    release = threading.Event()
+    real_load = tokens._load
+
+    def slow_load(name: str) -> object:
+        if name == "o200k_base":
+            release.wait(30)
+        return real_load(name)
+
+    monkeypatch.setattr(tokens, "_load", slow_load)
+    tokens.preload("gpt-4o-mini")
+    time.sleep(0.05)  # the o200k load holds the lock now
+    t0 = time.perf_counter()
+    tokens.preload("gpt-4")
+    assert time.perf_counter() - t0 < 0.5
+    release.set()
