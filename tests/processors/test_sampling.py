@@ -205,8 +205,16 @@ def test_a_forked_child_decides_on_timeout_too() -> None:
     assert proc.stdout.strip() == "child ok", proc.stdout + proc.stderr
 
 
-def test_threads_and_tasks(tail: Any, frozen_heap: None) -> None:
-    tracer, exporter, processor = tail
+def test_threads_and_tasks() -> None:
+    # (no timeout decision here: 400 interleaved tasks keep their roots open longer than the
+    # other tests' 0.2 s on a loaded machine, and a trace decided on timeout is kept in part)
+    exporter = InMemorySpanExporter()
+    processor = TailSamplingProcessor(SimpleSpanProcessor(exporter),
+                                      TailSamplingOptions(ratio=0.2, latency_ms=50, cost_usd=1.0, timeout_s=60,
+                                                          max_traces=500, max_spans=5000))
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("t")
 
     def work(i: int) -> int:
         return _trace(tracer, error=(i % 10 == 0), children=3)
@@ -234,6 +242,7 @@ def test_threads_and_tasks(tail: Any, frozen_heap: None) -> None:
     assert all(counts[t] == 4 for t in ids[::10]) and all(counts[t] == 3 for t in aids[::10])
     assert set(counts.values()) <= {3, 4}  # every kept trace is whole
     assert processor.buffered() == (0, 0)
+    provider.shutdown()
 
 
 def test_metrics_are_not_sampled() -> None:
