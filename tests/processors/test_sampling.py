@@ -70,14 +70,19 @@ def test_head_sampler_settings() -> None:
 # --- tail -------------------------------------------------------------------------------------------
 @pytest.fixture
 def tail() -> Iterator[tuple[Any, InMemorySpanExporter, TailSamplingProcessor]]:
+    provider, exporter, processor = _tail_provider(timeout_s=0.2)
+    yield provider.get_tracer("t"), exporter, processor
+    provider.shutdown()
+
+
+def _tail_provider(timeout_s: float) -> tuple[TracerProvider, InMemorySpanExporter, TailSamplingProcessor]:
     exporter = InMemorySpanExporter()
     processor = TailSamplingProcessor(SimpleSpanProcessor(exporter),
-                                      TailSamplingOptions(ratio=0.2, latency_ms=50, cost_usd=1.0, timeout_s=0.2,
+                                      TailSamplingOptions(ratio=0.2, latency_ms=50, cost_usd=1.0, timeout_s=timeout_s,
                                                           max_traces=500, max_spans=5000))
     provider = TracerProvider()
     provider.add_span_processor(processor)
-    yield provider.get_tracer("t"), exporter, processor
-    provider.shutdown()
+    return provider, exporter, processor
 
 
 @pytest.fixture
@@ -208,12 +213,7 @@ def test_a_forked_child_decides_on_timeout_too() -> None:
 def test_threads_and_tasks() -> None:
     # (no timeout decision here: 400 interleaved tasks keep their roots open longer than the
     # other tests' 0.2 s on a loaded machine, and a trace decided on timeout is kept in part)
-    exporter = InMemorySpanExporter()
-    processor = TailSamplingProcessor(SimpleSpanProcessor(exporter),
-                                      TailSamplingOptions(ratio=0.2, latency_ms=50, cost_usd=1.0, timeout_s=60,
-                                                          max_traces=500, max_spans=5000))
-    provider = TracerProvider()
-    provider.add_span_processor(processor)
+    provider, exporter, processor = _tail_provider(timeout_s=60)
     tracer = provider.get_tracer("t")
 
     def work(i: int) -> int:
