@@ -9,16 +9,15 @@ Two ways, chosen per stream by :func:`trace_stream`:
 * **Proxy** (anything else): a :class:`wrapt.BaseObjectProxy` (wrapt 1: ``ObjectProxy``), so
   ``isinstance(proxy, Stream)`` stays true and every attribute is the stream's own.
 
-On its way through, a chunk is only timed and kept (a reference in a list, ~17 bytecodes
-in all in a sync stream, ~30 in an async one; with a window, below, a chain of C iterators
-in a sync stream); the adapter's handler reads the kept chunks once,
+On its way through, a chunk is only timed and kept (a reference in a list, ~17–20 bytecodes
+in all in a sync stream, ~30 in an async one); the adapter's handler reads the kept chunks once,
 when the stream ends, and most often needs only the first and the last few. A long stream is read in batches: every
 :data:`SPILL_AT` chunks, the handler digests the older ones (:meth:`ChunkHandler.spill`) and
 they are let go, so a stream holds at most that many chunks (~4 KB each as openai's objects).
 A handler that needs only the first chunk and the last few says so with a ``window`` (how many
 of the last): the others are then let go as soon as the user has them, a ring buffer in C
-doing the forgetting (one more may linger in ``zip``'s reused tuple until the next chunk;
-keeping fifty of openai's chunk objects alive costs more than the rest of the tap).
+doing the forgetting (keeping fifty of openai's chunk objects alive costs more than the rest
+of the tap).
 
 Either way the inference ends when the stream is exhausted, on ``close()``/``aclose()``, on
 ``with`` exit, on an error while reading, when the stream is garbage collected (as of then, by
@@ -39,8 +38,7 @@ import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import partial
-from itertools import count, filterfalse, islice
-from operator import itemgetter
+from itertools import filterfalse, islice
 from time import perf_counter_ns
 from types import AsyncGeneratorType, GeneratorType, TracebackType
 from typing import Any, Protocol
@@ -59,8 +57,6 @@ _ObjectProxy: Any = getattr(wrapt, "BaseObjectProxy", None) or wrapt.ObjectProxy
 SPILL_AT = 256
 
 _NONE = object()
-#: A ring entry's chunk.
-_CHUNK = itemgetter(0)
 
 #: The states of the streams whose span is still open, by ``id``: ended by :func:`end_open_streams`.
 #: (A forked child starts with none: the parent's streams are the parent's to end.)
@@ -107,11 +103,10 @@ class _State:
         self.kept: list[Any] = []
         #: chunks already digested by the handler and let go
         self.spilled = 0
-        #: with a handler's ``window``: the last chunks after the first (``kept`` holds the first),
-        #: as ``(chunk, perf_counter_ns(), chunks seen)`` entries
+        #: with a handler's ``window``: the last chunks after the first (``kept`` holds the first)
         window = getattr(handler, "window", 0)
-        self.ring: deque[tuple[Any, int, int]] | None = deque(maxlen=window) if window else None
-        #: with a window: the chunks seen (until the end, only the first; the ring's entries count the rest)
+        self.ring: deque[Any] | None = deque(maxlen=window) if window else None
+        #: with a window: the chunks seen
         self.seen = 0
         _open[id(self)] = self
         if not _at_exit:
@@ -127,8 +122,8 @@ class _State:
         if not kept:
             self.inference.first_ns = now
         elif self.ring is not None:
+            self.ring.append(chunk)
             self.seen += 1
-            self.ring.append((chunk, now, self.seen))
             return False
         self.seen += 1
         kept.append(chunk)
@@ -156,9 +151,7 @@ class _State:
         chunks = kept[:]
         kept.clear()  # released with the span's end (a suspended tap still holds this list)
         if ring is not None:
-            if ring:
-                _, inference.last_ns, self.seen = ring[-1]
-            chunks += map(_CHUNK, ring)
+            chunks += ring
             ring.clear()
         if inference.done or sys.is_finalizing():
             # (in the interpreter's teardown the exporters are gone, and the threads our end
@@ -314,12 +307,8 @@ def _tap(inner: Iterator[Any], s: _State) -> Iterator[Any]:
 
     Per chunk, only a time and an append: the first chunk is taken apart (the first time), and
     the rest come in batches of ``SPILL_AT - 1`` (counted by ``islice``, in C), after each of
-    which the older chunks are spilled (an empty batch ends it). With a window, the rest go
-    through a chain of C iterators (``zip`` with a clock and a count, the ring's ``append`` as a
-    ``filterfalse`` predicate, then the chunk alone): the generator only relays them. Between
-    two chunks the SDK's parsing evicts whatever a chunk's work touches from the CPU caches, and
-    a Python loop's frame and objects cost ~2 µs a chunk to bring back where this chain costs
-    a fraction of that."""
+    which the older chunks are spilled (an empty batch ends it); with a window, they go into
+    the ring, counted by ``enumerate``."""
     inference, clock, keep, kept = s.inference, perf_counter_ns, s.kept.append, s.kept
     batch = SPILL_AT - 1
     source = filterfalse(partial(_hidden, s), inner) if s.handler.hide is not None else inner
@@ -332,7 +321,11 @@ def _tap(inner: Iterator[Any], s: _State) -> Iterator[Any]:
             break
         ring = s.ring
         if ring is not None:  # only the first and the last few are wanted: the ring forgets the rest
-            yield from map(_CHUNK, filterfalse(ring.append, zip(source, iter(clock, None), count(2))))
+            remember = ring.append
+            for s.seen, chunk in enumerate(source, 2):
+                inference.last_ns = clock()
+                remember(chunk)
+                yield chunk
         else:
             while True:
                 chunk = _NONE
@@ -370,12 +363,13 @@ async def _atap(inner: AsyncIterator[Any], s: _State) -> AsyncIterator[Any]:
             break
         ring = s.ring
         if ring is not None:  # only the first and the last few are wanted: the ring forgets the rest
-            remember, seen = ring.append, 1
+            remember = ring.append
             async for chunk in inner:
                 if hide and _hidden(s, chunk):
                     continue
-                seen += 1
-                remember((chunk, clock(), seen))
+                inference.last_ns = clock()
+                remember(chunk)
+                s.seen += 1
                 yield chunk
         else:
             keep, spill_at = kept.append, SPILL_AT
