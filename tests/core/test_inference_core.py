@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import threading
@@ -12,7 +13,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
-from llm_observatory.instrumentation._core import _guard
+from llm_observatory.instrumentation._core import _guard, _stream
 from llm_observatory.testing import Capture, capture
 
 from . import toy
@@ -111,7 +112,37 @@ def test_stream_fully_consumed(cap: Capture) -> None:
     assert a["llm.stream.chunks"] == 5
     m = cap.metrics()
     assert m["gen_ai.client.operation.time_to_first_chunk"][0]["count"] == 1
-    assert m["gen_ai.client.operation.time_per_output_chunk"][0]["count"] == 1
+    assert m["gen_ai.client.operation.time_per_output_chunk"][0]["count"] == 4  # one per chunk after the first
+
+
+@pytest.mark.usefixtures("spill_sizes")
+@pytest.mark.parametrize("is_async", [False, True])
+def test_time_per_output_chunk_is_each_chunk_s_gap(monkeypatch: pytest.MonkeyPatch, is_async: bool) -> None:
+    """One point per chunk after the first: the time since the chunk before it (the convention's
+    rule), in both metric namings; not one mean per stream."""
+    offsets_ms = iter([0, 10, 30, 60, 100])
+    first: list[int] = []  # the real time of the first chunk, so the time to it stays real
+
+    def stepped_clock() -> int:
+        first or first.append(time.perf_counter_ns())
+        return first[0] + next(offsets_ms) * 1_000_000
+
+    monkeypatch.setattr(_stream, "perf_counter_ns", stepped_clock)
+    with capture(metrics_mode="both") as cap:
+        if is_async:
+            async def read() -> list[Any]:
+                return [chunk.text async for chunk in await toy.AsyncClient().create(
+                    model="toy-1", prompt="a b c", stream=True)]
+            seen = asyncio.run(read())
+        else:
+            seen = [chunk.text for chunk in toy.Client().create(model="toy-1", prompt="a b c", stream=True)]
+        assert len(seen) == 5
+        m = cap.metrics()
+    for name in ("gen_ai.client.operation.time_per_output_chunk", "gen_ai.client.inference.time_per_output_chunk"):
+        (point,) = m[name]
+        assert point["count"] == 4, name
+        assert point["sum"] == pytest.approx(0.010 + 0.020 + 0.030 + 0.040), name
+    assert m["gen_ai.client.operation.time_to_first_chunk"][0]["count"] == 1
 
 
 @pytest.mark.usefixtures("spill_sizes")

@@ -12,6 +12,7 @@ framework's work is done.
 from __future__ import annotations
 
 import time
+from array import array
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -102,11 +103,12 @@ class ContextStack:
         if unit is None or inference is None:
             return
         now = time.perf_counter_ns()
-        if not inference.chunks:
-            inference.first_ns = now
+        stamps = inference.stamps
+        if stamps is None:
+            stamps = inference.stamps = array("q")
             inference.stream = True
             self.release(unit)
-        inference.last_ns = now
+        stamps.append(now)
         inference.chunks += 1
 
     def release(self, unit: Unit) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import sys
 import time
+from array import array
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -91,10 +92,8 @@ class Inference:
         "estimate",
         "extra_usage",
         "finish_reasons",
-        "first_ns",
         "input_messages",
         "input_tokens",
-        "last_ns",
         "operation",
         "output_messages",
         "output_tokens",
@@ -110,6 +109,7 @@ class Inference:
         "server_port",
         "slot",
         "span",
+        "stamps",
         "state",
         "stream",
         "system_instructions",
@@ -158,9 +158,8 @@ class Inference:
         #: claims it, this span keeps its structure but counts no tokens, cost or metrics.
         self.slot: InferenceSlot | None = None
         self._t0 = time.perf_counter_ns()
-        #: perf_counter_ns() of the first and last streamed chunk (set by the stream proxy).
-        self.first_ns = 0
-        self.last_ns = 0
+        #: perf_counter_ns() of each streamed chunk, in order (set by the stream's tap or proxy).
+        self.stamps: array[int] | None = None
         self.chunks = 0
         self.done = False
         self.response_model: str | None = None
@@ -279,15 +278,16 @@ class Inference:
                 content[key] = value
         return content, redacted
 
-    def _chunk_timing(self, attrs: dict[str, Any]) -> tuple[float | None, float | None]:
-        """Time to the first chunk and mean time per later chunk, for a streamed call."""
-        if not self.chunks:
+    def _chunk_timing(self, attrs: dict[str, Any]) -> tuple[float | None, array[int] | None]:
+        """Time to the first chunk, and the chunks' times when there are two or more (a copy: a
+        proxy could still note a chunk read after the end), for a streamed call."""
+        stamps = self.stamps
+        if not self.chunks or not stamps:
             return None, None
-        ttfc = (self.first_ns - self._t0) / 1e9
+        ttfc = (stamps[0] - self._t0) / 1e9
         attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
         attrs[sc.LLM_STREAM_CHUNKS] = self.chunks
-        tpoc = (self.last_ns - self.first_ns) / 1e9 / (self.chunks - 1) if self.chunks > 1 else None
-        return ttfc, tpoc
+        return ttfc, stamps[:] if len(stamps) > 1 else None
 
     def _finish_delegated(self, span: Any, attrs: dict[str, Any], error: BaseException | None,
                           sequences: dict[str, tuple[str, ...]] | None) -> None:
@@ -386,7 +386,7 @@ class Inference:
                 attrs[sc.LLM_COST_INPUT_USD] = cost.input
                 attrs[sc.LLM_COST_OUTPUT_USD] = cost.output
 
-        ttfc, tpoc = self._chunk_timing(attrs)
+        ttfc, stamps = self._chunk_timing(attrs)
 
         tel = self.tel
         event_content: dict[str, Any] | None = None
@@ -422,7 +422,7 @@ class Inference:
         if tel.event_logger is not None and event_content is not None:
             self._emit_details(attrs, event_content)
         tel.metrics.record_inference(
-            metric_attrs, duration, input_tokens, output_tokens, ttfc, tpoc, cost_usd, error is not None
+            metric_attrs, duration, input_tokens, output_tokens, ttfc, stamps, cost_usd, error is not None
         )
         if attrs.get(sc.LLM_COST_PRICED) is False:
             tel.metrics.count(tel.metrics.unpriced, 1, metric_attrs)

@@ -1,11 +1,13 @@
 """The GenAI metric instruments, created once per meter, with the semconv buckets.
 
-Recording a histogram point costs the OpenTelemetry SDK about 20 µs, and an inference records
-three or more. So the call path only appends to a bounded queue, and a background thread records
-the points (every 200 ms, and on ``force_flush()``/``shutdown()``). Histograms carry no per-point
-timestamps, so nothing is lost but exemplars; when the queue is full, points are dropped and
-counted in ``llm.observatory.dropped``. Counter adds with the same attributes within one drain
-are summed and added once: the counter's total is the same, for one SDK call instead of many.
+Recording a histogram point costs the OpenTelemetry SDK about 10–20 µs, and an inference records
+three or more (a stream, one more per chunk: ``time_per_output_chunk``). So the call path only
+appends to a bounded queue, and a background thread records the points (every 200 ms, and on
+``force_flush()``/``shutdown()``); a stream's gaps between chunks are worked out there too, from
+its chunks' times. Histograms carry no per-point timestamps, so nothing is lost but exemplars;
+when the queue is full, points are dropped and counted in ``llm.observatory.dropped``. Counter
+adds with the same attributes within one drain are summed and added once: the counter's total is
+the same, for one SDK call instead of many.
 
 The same thread ends the spans of streams dropped unclosed (:func:`later`): their ends come from
 finalizers, which the garbage collector runs wherever an allocation sets it off, inside whatever
@@ -21,7 +23,8 @@ import sys
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from itertools import pairwise
 from typing import Any
 
 from opentelemetry.metrics import Meter
@@ -168,7 +171,7 @@ class Metrics:
             self.ttfc = h(sc.METRIC_TIME_TO_FIRST_CHUNK, unit="s", description="Time to the first streamed chunk",
                           explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS)
             self.tpoc = h(sc.METRIC_TIME_PER_OUTPUT_CHUNK, unit="s",
-                          description="Mean time between streamed chunks after the first",
+                          description="Time between a streamed chunk and the one before it",
                           explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS)
         if self.latest:
             self.inf_duration = h(sc.METRIC_INFERENCE_DURATION, unit="s", description="GenAI inference duration",
@@ -177,7 +180,7 @@ class Metrics:
                               description="Time to the first streamed chunk",
                               explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS)
             self.inf_tpoc = h(sc.METRIC_INFERENCE_TIME_PER_OUTPUT_CHUNK, unit="s",
-                              description="Mean time between streamed chunks after the first",
+                              description="Time between a streamed chunk and the one before it",
                               explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS)
             self.inf_input = meter.create_counter(sc.METRIC_INFERENCE_USAGE_INPUT_TOKENS, unit="{token}",
                                                   description="Input tokens, cached ones included")
@@ -283,12 +286,15 @@ class Metrics:
         input_tokens: int | None,
         output_tokens: int | None,
         ttfc_s: float | None,
-        tpoc_s: float | None,
+        chunk_ns: Sequence[int] | None,
         cost_usd: float | None,
         failed: bool,
     ) -> None:
         """Record one inference call (within a flush: its counter adds are summed there). ``attrs``
-        are the common metric attributes (with error.type)."""
+        are the common metric attributes (with error.type); ``chunk_ns``, a stream's
+        ``perf_counter_ns()`` at each chunk: one ``time_per_output_chunk`` point per chunk after
+        the first, the time since the one before it."""
+        gaps = [(b - a) / 1e9 for a, b in pairwise(chunk_ns)] if chunk_ns else ()
         if self.legacy:
             self.duration.record(duration_s, attrs)
             if input_tokens is not None:
@@ -297,8 +303,8 @@ class Metrics:
                 self.tokens.record(output_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
             if ttfc_s is not None:
                 self.ttfc.record(ttfc_s, attrs)
-            if tpoc_s is not None:
-                self.tpoc.record(tpoc_s, attrs)
+            for gap in gaps:
+                self.tpoc.record(gap, attrs)
         if self.latest:
             self.inf_duration.record(duration_s, attrs)
             modality = sc.TOKEN_MODALITY_UNKNOWN if input_tokens is None else sc.TOKEN_MODALITY_TEXT
@@ -308,7 +314,7 @@ class Metrics:
             self._add(self.inf_output, output_tokens or 0, counted)
             if ttfc_s is not None:
                 self.inf_ttfc.record(ttfc_s, attrs)
-            if tpoc_s is not None:
-                self.inf_tpoc.record(tpoc_s, attrs)
+            for gap in gaps:
+                self.inf_tpoc.record(gap, attrs)
         if cost_usd is not None:
             self._add(self.cost, cost_usd, {k: v for k, v in attrs.items() if k != sc.ERROR_TYPE})

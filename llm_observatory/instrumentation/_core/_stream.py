@@ -35,6 +35,7 @@ import inspect
 import os
 import sys
 import weakref
+from array import array
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import partial
@@ -91,16 +92,17 @@ class ChunkHandler(Protocol):
 
 
 class _State:
-    __slots__ = ("exhausted", "handler", "inference", "iterator", "kept", "ring", "seen", "spilled")
+    __slots__ = ("exhausted", "handler", "inference", "iterator", "kept", "ring", "seen", "spilled", "stamps")
 
     def __init__(self, inference: Inference, handler: ChunkHandler) -> None:
         self.inference = inference
         self.handler = handler
         self.iterator: Any = None
         self.exhausted = False
-        #: the chunks the user saw, not yet spilled (each timed as it passed: the first and last
-        #: times are on the inference)
+        #: the chunks the user saw, not yet spilled
         self.kept: list[Any] = []
+        #: the time each chunk the user saw passed (``perf_counter_ns()``; 8 bytes a chunk)
+        self.stamps = inference.stamps = array("q")
         #: chunks already digested by the handler and let go
         self.spilled = 0
         #: with a handler's ``window``: the last chunks after the first (``kept`` holds the first)
@@ -116,12 +118,9 @@ class _State:
         """Note one chunk (the proxies' way; the tap does the same inline); ``True`` to hide it."""
         if self.handler.hide is not None and _hidden(self, chunk):
             return True
-        now = perf_counter_ns()
+        self.stamps.append(perf_counter_ns())
         kept = self.kept
-        self.inference.last_ns = now
-        if not kept:
-            self.inference.first_ns = now
-        elif self.ring is not None:
+        if kept and self.ring is not None:
             self.ring.append(chunk)
             self.seen += 1
             return False
@@ -309,12 +308,12 @@ def _tap(inner: Iterator[Any], s: _State) -> Iterator[Any]:
     the rest come in batches of ``SPILL_AT - 1`` (counted by ``islice``, in C), after each of
     which the older chunks are spilled (an empty batch ends it); with a window, they go into
     the ring, counted by ``enumerate``."""
-    inference, clock, keep, kept = s.inference, perf_counter_ns, s.kept.append, s.kept
+    clock, stamp, keep, kept = perf_counter_ns, s.stamps.append, s.kept.append, s.kept
     batch = SPILL_AT - 1
     source = filterfalse(partial(_hidden, s), inner) if s.handler.hide is not None else inner
     try:
         for chunk in source:
-            inference.first_ns = inference.last_ns = clock()
+            stamp(clock())
             keep(chunk)
             s.seen = 1
             yield chunk
@@ -323,14 +322,14 @@ def _tap(inner: Iterator[Any], s: _State) -> Iterator[Any]:
         if ring is not None:  # only the first and the last few are wanted: the ring forgets the rest
             remember = ring.append
             for s.seen, chunk in enumerate(source, 2):
-                inference.last_ns = clock()
+                stamp(clock())
                 remember(chunk)
                 yield chunk
         else:
             while True:
                 chunk = _NONE
                 for chunk in islice(source, batch):
-                    inference.last_ns = clock()
+                    stamp(clock())
                     keep(chunk)
                     yield chunk
                 if chunk is _NONE:  # an empty batch: the source is exhausted
@@ -350,13 +349,13 @@ def _tap(inner: Iterator[Any], s: _State) -> Iterator[Any]:
 async def _atap(inner: AsyncIterator[Any], s: _State) -> AsyncIterator[Any]:
     """The async stream's item generator: :func:`_tap`'s three loops (the first chunk, then the
     ring or the batches), with the hidden chunks skipped in each and the batches counted by length."""
-    inference, clock, hide = s.inference, perf_counter_ns, s.handler.hide is not None
+    clock, stamp, hide = perf_counter_ns, s.stamps.append, s.handler.hide is not None
     kept = s.kept
     try:
         async for chunk in inner:
             if hide and _hidden(s, chunk):
                 continue
-            inference.first_ns = inference.last_ns = clock()
+            stamp(clock())
             kept.append(chunk)
             s.seen = 1
             yield chunk
@@ -367,7 +366,7 @@ async def _atap(inner: AsyncIterator[Any], s: _State) -> AsyncIterator[Any]:
             async for chunk in inner:
                 if hide and _hidden(s, chunk):
                     continue
-                inference.last_ns = clock()
+                stamp(clock())
                 remember(chunk)
                 s.seen += 1
                 yield chunk
@@ -376,7 +375,7 @@ async def _atap(inner: AsyncIterator[Any], s: _State) -> AsyncIterator[Any]:
             async for chunk in inner:
                 if hide and _hidden(s, chunk):
                     continue
-                inference.last_ns = clock()
+                stamp(clock())
                 keep(chunk)
                 if len(kept) >= spill_at:
                     s.spill()
