@@ -477,9 +477,11 @@ def shutdown(timeout: float | None = None) -> bool:
             state.shut_down = True
     if state is None:
         return True
+    from .instrumentation._core._inference import end_unfinished
     from .instrumentation._core._stream import end_open_streams
 
     end_open_streams()  # a stream still open is exported now, cut short, rather than lost
+    end_unfinished()  # and so is a call still running on another thread
     _metrics.flush_all(timeout=_metrics.EXIT_WAIT_S)  # and one dropped unclosed (its end left for later)
     for instrumentor in state.instrumentors:
         try:

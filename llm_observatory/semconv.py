@@ -218,6 +218,8 @@ LLM_LLAMAINDEX_KIND: Final = "llm.llamaindex.kind"
 LLM_RERANK_TOP_N: Final = "llm.rerank.top_n"
 LLM_RETRIEVAL_DOCUMENT_COUNT: Final = "llm.retrieval.document_count"
 LLM_STREAM_CHUNKS: Final = "llm.stream.chunks"
+#: The call had not returned (or its stream not ended) when telemetry shut down: its span ends there.
+LLM_UNFINISHED: Final = "llm.unfinished"
 
 #: Cost counter (USD), with the GenAI common metric attributes.
 METRIC_LLM_COST: Final = "llm.client.cost"

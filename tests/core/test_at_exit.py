@@ -1,5 +1,6 @@
 """What is pending when the program exits is exported, and the exit never waits on us: a stream
-still open (ended, cut short), and the metric points still queued for the background thread.
+still open (ended, cut short), a call still running on another thread (ended unfinished), and
+the metric points still queued for the background thread.
 
 Each test runs a fresh interpreter that opens a stream, reads one chunk, keeps the stream in a
 global and exits. The OpenAI stream asks for no usage, so its end estimates tokens with tiktoken,
@@ -90,6 +91,39 @@ def test_a_stream_open_at_exit_is_exported_cut_short(provider: str) -> None:
     assert attrs["gen_ai.usage.input_tokens"] > 0
     if provider == "openai":  # no usage asked for: estimated
         assert attrs["llm.usage.estimated"] is True
+
+
+def test_a_call_still_running_on_a_daemon_thread_at_exit_is_exported_unfinished() -> None:
+    # the interpreter stops a daemon thread where it is: without the end at exit, its call's span
+    # would never end, and never be exported
+    with otlp_receiver() as (url, received):
+        proc = run_python(f"""
+            import threading, time
+            import openai
+            import llm_observatory as observatory
+            from tests.openai.fake_openai import httpx
+
+            observatory.init(service_name="t", endpoint="{url}", metrics=False, logs=False)
+            started = threading.Event()
+
+            def never_answers(request):
+                started.set()
+                time.sleep(600)
+
+            client = openai.OpenAI(api_key="sk-test", max_retries=0,
+                                   http_client=httpx.Client(transport=httpx.MockTransport(never_answers)))
+            threading.Thread(target=client.chat.completions.create, daemon=True, kwargs=dict(
+                model="gpt-4o-mini", messages=[{{"role": "user", "content": "Hi"}}])).start()
+            assert started.wait(30)
+            print("exiting with the call in flight")
+        """, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert "exiting with the call in flight" in proc.stdout
+        spans = _chat_spans(received)
+    assert len(spans) == 1, spans
+    assert spans[0]["llm.unfinished"] is True
+    assert spans[0]["gen_ai.request.model"] == "gpt-4o-mini"
+    assert "gen_ai.response.finish_reasons" not in spans[0]  # no answer came
 
 
 def test_without_init_the_apps_providers_still_get_the_span_and_the_metrics() -> None:

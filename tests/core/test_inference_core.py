@@ -207,8 +207,34 @@ def test_streams_open_at_shutdown_are_ended_then_once(cap: Capture) -> None:
     assert _stream.end_open_streams() == before + 1
     assert len(_stream._open) == 0
     half.close()  # its span ended already: not again
-    reasons = [s.attributes["gen_ai.response.finish_reasons"] for s in cap.spans()]  # in end order
-    assert reasons == [("stop",), ("error",)]
+    spans = cap.spans()  # in end order
+    assert [s.attributes["gen_ai.response.finish_reasons"] for s in spans] == [("stop",), ("error",)]
+    assert [s.attributes.get("llm.unfinished") for s in spans] == [None, True]
+
+
+def test_a_call_in_flight_at_shutdown_is_ended_unfinished_then_once(cap: Capture) -> None:
+    from llm_observatory.instrumentation._core import _inference
+
+    hold, results = threading.Event(), []
+    worker = threading.Thread(target=lambda: results.append(
+        toy.Client(hold=hold).create(model="toy-1", prompt="slow")))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not any(ref() is not None and not ref().done for ref in list(_inference._open.values())):
+            assert time.monotonic() < deadline, "the call never started"
+            time.sleep(0.005)
+        assert _inference.end_unfinished() == 1
+        (span,) = cap.spans()  # exported now, while the call is still running
+        assert span.attributes["llm.unfinished"] is True
+        assert not {"gen_ai.response.id", "gen_ai.response.finish_reasons"} & set(span.attributes)  # none came
+        assert not results
+    finally:
+        hold.set()
+        worker.join(10)
+    assert results[0].text == "echo slow"  # the call itself goes on, untouched
+    assert len(cap.spans()) == 1  # and its end does not end the span again
+    assert cap.metrics()["gen_ai.client.operation.duration"][0]["count"] == 1
 
 
 @pytest.mark.usefixtures("spill_sizes")

@@ -7,6 +7,7 @@ class (iterator, context manager, close()), sync and async, and errors raised mi
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,12 +112,17 @@ class Client:
     #: Requests "sent" by every client so far.
     requests_sent = 0
 
-    def __init__(self, fail: Exception | None = None, fail_after: int | None = None) -> None:
+    def __init__(self, fail: Exception | None = None, fail_after: int | None = None,
+                 hold: threading.Event | None = None) -> None:
         self.fail = fail
         self.fail_after = fail_after
+        #: when given, ``create`` (sync) waits for it before answering: a call still in flight
+        self.hold = hold
 
     def create(self, *, model: str, prompt: str, stream: bool = False, temperature: float | None = None) -> Any:
         Client.requests_sent += 1
+        if self.hold is not None:
+            self.hold.wait(30)
         if self.fail is not None:
             raise self.fail
         answer = f"echo {prompt}"

@@ -7,9 +7,12 @@ call more than once and never raises.
 
 from __future__ import annotations
 
+import atexit
 import builtins
+import os
 import sys
 import time
+import weakref
 from array import array
 from collections.abc import Callable
 from functools import partial
@@ -25,7 +28,7 @@ from ...pricing import tokens
 from ._attributes import set_attributes, start_span
 from ._guard import report
 from ._messages import dump_json
-from ._metrics import later
+from ._metrics import EXIT_WAIT_S, flush_all, later
 from ._suppression import ACTIVE_KEY, InferenceSlot, claim_slot, with_span
 from ._telemetry import Telemetry
 
@@ -39,6 +42,15 @@ EXTRA_USAGE_ATTRIBUTES = {
 }
 _ACTIVE = {ACTIVE_KEY: True}
 _error_type_cache: dict[type, str] = {}
+
+#: The inferences whose span is open, by ``id`` (weakly: a handler that failed after starting one
+#: must not keep it alive): ended by :func:`end_unfinished` when telemetry shuts down. A forked
+#: child starts with none: the parent's calls are the parent's to end.
+_open: dict[int, weakref.ref[Inference]] = {}
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_open.clear)
+#: :func:`end_unfinished` is registered to run at exit (at the first inference).
+_at_exit = False
 
 
 def clock() -> tuple[int, int]:
@@ -82,6 +94,7 @@ class Inference:
     """The state of one model call between its start and its end."""
 
     __slots__ = (
+        "__weakref__",
         "_t0",
         "attributes",
         "cache_read_tokens",
@@ -158,6 +171,9 @@ class Inference:
         #: claims it, this span keeps its structure but counts no tokens, cost or metrics.
         self.slot: InferenceSlot | None = None
         self._t0 = time.perf_counter_ns()
+        _open[id(self)] = weakref.ref(self)
+        if not _at_exit:
+            _end_unfinished_at_exit()
         #: perf_counter_ns() of each streamed chunk, in order (set by the stream's tap or proxy).
         self.stamps: array[int] | None = None
         self.chunks = 0
@@ -221,6 +237,7 @@ class Inference:
         if self.done:
             return
         self.done = True
+        _open.pop(id(self), None)
         if at is None:  # the call's end, before our own bookkeeping below
             end_time = time.time_ns()
             end_perf = time.perf_counter_ns()
@@ -426,3 +443,33 @@ class Inference:
         )
         if attrs.get(sc.LLM_COST_PRICED) is False:
             tel.metrics.count(tel.metrics.unpriced, 1, metric_attrs)
+
+
+def end_unfinished() -> int:
+    """End every inference whose call has not returned (on another thread, as telemetry shuts
+    down), as cut short and marked ``llm.unfinished``, so its span is exported rather than lost;
+    how many. (The open streams are ended first, with what they read: see ``end_open_streams``.)"""
+    ended = 0
+    for ref in list(_open.values()):
+        inference = ref()
+        if inference is None or inference.done:
+            continue
+        try:
+            inference.attributes[sc.LLM_UNFINISHED] = True
+            inference.end(cut=True)
+            ended += 1
+        except Exception as exc:
+            report("inference.shutdown", exc)
+    _open.clear()
+    if ended:
+        flush_all(timeout=EXIT_WAIT_S)  # their metric points, before the meter provider shuts down
+    return ended
+
+
+def _end_unfinished_at_exit() -> None:
+    """Run :func:`end_unfinished` at exit (``init()``'s shutdown calls it too). Registered at the
+    first inference, after the tracer provider registered its own shutdown: exit hooks run last
+    registered first, so the calls end while the provider can still export their spans."""
+    global _at_exit
+    _at_exit = True
+    atexit.register(end_unfinished)

@@ -46,6 +46,7 @@ from typing import Any, Protocol
 
 import wrapt
 
+from ... import semconv as sc
 from ._guard import report
 from ._inference import Inference, clock
 from ._metrics import EXIT_WAIT_S, flush_all, later
@@ -463,6 +464,7 @@ def end_open_streams() -> int:
     states = list(_open.values())
     for state in states:
         try:
+            state.inference.attributes[sc.LLM_UNFINISHED] = True
             state.stop()
         except Exception as exc:
             report("stream.shutdown", exc)
