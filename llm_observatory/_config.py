@@ -19,6 +19,7 @@ logger = logging.getLogger("llm_observatory")
 
 Protocol = Literal["http/protobuf", "grpc"]
 MetricsMode = Literal["legacy", "latest", "both"]
+ChunkMetrics = Literal["each", "mean"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -83,6 +84,13 @@ def _parse_metrics_mode(raw: str) -> str:
     value = raw.strip().lower()
     if value not in {"legacy", "latest", "both"}:
         raise ValueError(f"expected legacy, latest or both, got {raw!r}")
+    return value
+
+
+def _parse_chunk_metrics(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"each", "mean"}:
+        raise ValueError(f"expected each or mean, got {raw!r}")
     return value
 
 
@@ -156,6 +164,12 @@ class Options:
         "legacy", "LLM_OBSERVATORY_METRICS_MODE", parse=_parse_metrics_mode,
         doc="GenAI metric names: `legacy` (`gen_ai.client.operation.*`), `latest` "
         "(`gen_ai.client.inference.*`) or `both`.",
+    )
+    chunk_metrics: ChunkMetrics = _option(
+        "each", "LLM_OBSERVATORY_CHUNK_METRICS", parse=_parse_chunk_metrics,
+        doc="A stream's `time_per_output_chunk` points: `each` (one per chunk after the first, the time since "
+        "the one before: the convention's rule; ~10 µs of background CPU a chunk) or `mean` (one per stream, "
+        "its mean gap).",
     )
     logs: bool = _option(
         True, "LLM_OBSERVATORY_LOGS", parse=_parse_bool, doc="Set up a logger provider for GenAI events."

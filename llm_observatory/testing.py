@@ -151,6 +151,7 @@ def capture(
     capture_content: bool = False,
     max_content_length: int = 16384,
     metrics_mode: str = "legacy",
+    chunk_metrics: str = "each",
     sampler: Sampler | None = None,
     pricer: Pricer | None = None,
     stream_usage: bool = False,
@@ -175,8 +176,9 @@ def capture(
     log_exporter: Any = logs if redactor is None else RedactingLogExporter(logs, redactor)
     lp.add_log_record_processor(SimpleLogRecordProcessor(log_exporter))
     tel = _telemetry.build(tp, mp, capture_content=capture_content, max_content_length=max_content_length,
-                           metrics_mode=metrics_mode, pricer=pricer, stream_usage=stream_usage, redactor=redactor,
-                           logger_provider=lp, content_events=content_events, content_on_spans=content_on_spans)
+                           metrics_mode=metrics_mode, chunk_metrics=chunk_metrics, pricer=pricer,
+                           stream_usage=stream_usage, redactor=redactor, logger_provider=lp,
+                           content_events=content_events, content_on_spans=content_on_spans)
     previous = _telemetry.install(tel)
     try:
         yield Capture(spans, reader, logs, tp, mp, lp, tel)

@@ -117,9 +117,11 @@ def test_stream_fully_consumed(cap: Capture) -> None:
 
 @pytest.mark.usefixtures("spill_sizes")
 @pytest.mark.parametrize("is_async", [False, True])
-def test_time_per_output_chunk_is_each_chunk_s_gap(monkeypatch: pytest.MonkeyPatch, is_async: bool) -> None:
+@pytest.mark.parametrize("chunk_metrics", ["each", "mean"])
+def test_time_per_output_chunk_is_each_chunk_s_gap(monkeypatch: pytest.MonkeyPatch, is_async: bool,
+                                                   chunk_metrics: str) -> None:
     """One point per chunk after the first: the time since the chunk before it (the convention's
-    rule), in both metric namings; not one mean per stream."""
+    rule), in both metric namings; or, with ``chunk_metrics="mean"``, one point a stream: the mean."""
     offsets_ms = iter([0, 10, 30, 60, 100])
     first: list[int] = []  # the real time of the first chunk, so the time to it stays real
 
@@ -128,7 +130,7 @@ def test_time_per_output_chunk_is_each_chunk_s_gap(monkeypatch: pytest.MonkeyPat
         return first[0] + next(offsets_ms) * 1_000_000
 
     monkeypatch.setattr(_stream, "perf_counter_ns", stepped_clock)
-    with capture(metrics_mode="both") as cap:
+    with capture(metrics_mode="both", chunk_metrics=chunk_metrics) as cap:
         if is_async:
             async def read() -> list[Any]:
                 return [chunk.text async for chunk in await toy.AsyncClient().create(
@@ -140,8 +142,10 @@ def test_time_per_output_chunk_is_each_chunk_s_gap(monkeypatch: pytest.MonkeyPat
         m = cap.metrics()
     for name in ("gen_ai.client.operation.time_per_output_chunk", "gen_ai.client.inference.time_per_output_chunk"):
         (point,) = m[name]
-        assert point["count"] == 4, name
-        assert point["sum"] == pytest.approx(0.010 + 0.020 + 0.030 + 0.040), name
+        gaps = [0.010, 0.020, 0.030, 0.040]
+        if chunk_metrics == "mean":
+            gaps = [sum(gaps) / len(gaps)]
+        assert (point["count"], point["sum"]) == (len(gaps), pytest.approx(sum(gaps))), name
     assert m["gen_ai.client.operation.time_to_first_chunk"][0]["count"] == 1
 
 

@@ -159,9 +159,11 @@ if hasattr(os, "register_at_fork"):
 class Metrics:
     """Records inference, tool, agent and workflow metrics in the configured naming mode."""
 
-    def __init__(self, meter: Meter, mode: str = "legacy") -> None:
+    def __init__(self, meter: Meter, mode: str = "legacy", chunk_metrics: str = "each") -> None:
         self.legacy = mode in ("legacy", "both")
         self.latest = mode in ("latest", "both")
+        #: ``time_per_output_chunk``: a point per chunk after the first (else one per stream, the mean)
+        self.each_chunk = chunk_metrics != "mean"
         h = meter.create_histogram
         if self.legacy:
             self.duration = h(sc.METRIC_OPERATION_DURATION, unit="s", description="GenAI operation duration",
@@ -293,8 +295,12 @@ class Metrics:
         """Record one inference call (within a flush: its counter adds are summed there). ``attrs``
         are the common metric attributes (with error.type); ``chunk_ns``, a stream's
         ``perf_counter_ns()`` at each chunk: one ``time_per_output_chunk`` point per chunk after
-        the first, the time since the one before it."""
-        gaps = [(b - a) / 1e9 for a, b in pairwise(chunk_ns)] if chunk_ns else ()
+        the first, the time since the one before it (or, with ``chunk_metrics="mean"``, one point:
+        their mean)."""
+        gaps: Sequence[float] = ()
+        if chunk_ns and len(chunk_ns) > 1:
+            gaps = [(b - a) / 1e9 for a, b in pairwise(chunk_ns)] if self.each_chunk else \
+                [(chunk_ns[-1] - chunk_ns[0]) / 1e9 / (len(chunk_ns) - 1)]
         if self.legacy:
             self.duration.record(duration_s, attrs)
             if input_tokens is not None:

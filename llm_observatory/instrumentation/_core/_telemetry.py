@@ -51,6 +51,7 @@ def build(
     capture_content: bool | None = None,
     max_content_length: int | None = None,
     metrics_mode: str | None = None,
+    chunk_metrics: str | None = None,
     pricer: Any = None,
     stream_usage: bool | None = None,
     redactor: Any = ...,
@@ -68,6 +69,7 @@ def build(
 
     options = Options.resolve(
         capture_content=capture_content, max_content_length=max_content_length, metrics_mode=metrics_mode,
+        chunk_metrics=chunk_metrics,
         stream_usage=stream_usage, content_events=content_events, content_on_spans=content_on_spans,
     )
     if redactor is ...:
@@ -76,7 +78,8 @@ def build(
     mp = meter_provider or otel_metrics.get_meter_provider()
     return Telemetry(
         tracer=tp.get_tracer(SCOPE, __version__, schema_url=semconv.SCHEMA_URL),
-        metrics=Metrics(mp.get_meter(SCOPE, __version__, schema_url=semconv.SCHEMA_URL), options.metrics_mode),
+        metrics=Metrics(mp.get_meter(SCOPE, __version__, schema_url=semconv.SCHEMA_URL), options.metrics_mode,
+                        options.chunk_metrics),
         capture_content=options.capture_content,
         max_content_length=options.max_content_length,
         pricer=pricer if pricer is not None else default_pricer(),
