@@ -7,7 +7,6 @@ call more than once and never raises.
 
 from __future__ import annotations
 
-import atexit
 import builtins
 import os
 import sys
@@ -28,7 +27,7 @@ from ...pricing import tokens
 from ._attributes import set_attributes, start_span
 from ._guard import report
 from ._messages import dump_json
-from ._metrics import EXIT_WAIT_S, flush_all, later
+from ._metrics import EXIT_WAIT_S, at_exit, flush_all, later
 from ._suppression import ACTIVE_KEY, InferenceSlot, claim_slot, with_span
 from ._telemetry import Telemetry
 
@@ -467,9 +466,6 @@ def end_unfinished() -> int:
 
 
 def _end_unfinished_at_exit() -> None:
-    """Run :func:`end_unfinished` at exit (``init()``'s shutdown calls it too). Registered at the
-    first inference, after the tracer provider registered its own shutdown: exit hooks run last
-    registered first, so the calls end while the provider can still export their spans."""
+    """Run :func:`end_unfinished` at exit, from the first inference on (``shutdown()`` calls it too)."""
     global _at_exit
-    _at_exit = True
-    atexit.register(end_unfinished)
+    _at_exit = at_exit(end_unfinished)

@@ -30,7 +30,6 @@ code runs between chunks. The kept chunks are released when the span ends.
 
 from __future__ import annotations
 
-import atexit
 import inspect
 import os
 import sys
@@ -49,7 +48,7 @@ import wrapt
 from ... import semconv as sc
 from ._guard import report
 from ._inference import Inference, clock
-from ._metrics import EXIT_WAIT_S, flush_all, later
+from ._metrics import EXIT_WAIT_S, at_exit, flush_all, later
 
 #: wrapt 2's proxy without its own iterator protocol (ours is defined below); wrapt 1's ``ObjectProxy``
 #: is that class (opentelemetry-instrumentation 0.61b0 and older hold wrapt below 2).
@@ -474,12 +473,9 @@ def end_open_streams() -> int:
 
 
 def _end_at_exit() -> None:
-    """Run :func:`end_open_streams` at exit (``init()``'s shutdown calls it too). Registered at the
-    first stream, after the tracer provider registered its own shutdown: exit hooks run last
-    registered first, so the streams end while the provider can still export their spans."""
+    """Run :func:`end_open_streams` at exit, from the first stream on (``shutdown()`` calls it too)."""
     global _at_exit
-    _at_exit = True
-    atexit.register(end_open_streams)
+    _at_exit = at_exit(end_open_streams)
 
 
 def end_stream(stream: Any, error: BaseException | None = None) -> None:
