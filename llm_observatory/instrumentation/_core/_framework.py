@@ -12,7 +12,6 @@ framework's work is done.
 from __future__ import annotations
 
 import time
-from array import array
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -105,7 +104,7 @@ class ContextStack:
         now = time.perf_counter_ns()
         stamps = inference.stamps
         if stamps is None:
-            stamps = inference.stamps = array("q")
+            stamps = inference.stamps = []
             inference.stream = True
             self.release(unit)
         stamps.append(now)

@@ -12,7 +12,6 @@ import os
 import sys
 import time
 import weakref
-from array import array
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -174,7 +173,7 @@ class Inference:
         if not _at_exit:
             _end_unfinished_at_exit()
         #: perf_counter_ns() of each streamed chunk, in order (set by the stream's tap or proxy).
-        self.stamps: array[int] | None = None
+        self.stamps: list[int] | None = None
         self.chunks = 0
         self.done = False
         self.response_model: str | None = None
@@ -294,7 +293,7 @@ class Inference:
                 content[key] = value
         return content, redacted
 
-    def _chunk_timing(self, attrs: dict[str, Any]) -> tuple[float | None, array[int] | None]:
+    def _chunk_timing(self, attrs: dict[str, Any]) -> tuple[float | None, list[int] | None]:
         """Time to the first chunk, and the chunks' times when there are two or more (a copy: a
         proxy could still note a chunk read after the end), for a streamed call."""
         stamps = self.stamps
