@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, run_python
 from tests.otlp_receiver import otlp_receiver
 
@@ -387,3 +389,15 @@ def test_a_process_forked_right_after_init_works() -> None:
     """, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "child: 0 parent still waiting: 1 1", proc.stdout + proc.stderr
+
+
+def test_chunk_metrics_option_from_the_environment(caplog: pytest.LogCaptureFixture) -> None:
+    from llm_observatory._config import Options
+
+    assert Options.resolve(environ={}).chunk_metrics == "each"
+    assert Options.resolve(environ={"LLM_OBSERVATORY_CHUNK_METRICS": " MEAN "}).chunk_metrics == "mean"
+    assert Options.resolve(environ={"LLM_OBSERVATORY_CHUNK_METRICS": "mean"}, chunk_metrics="each").chunk_metrics \
+        == "each"  # a keyword argument wins
+    with caplog.at_level("WARNING", logger="llm_observatory"):
+        assert Options.resolve(environ={"LLM_OBSERVATORY_CHUNK_METRICS": "median"}).chunk_metrics == "each"
+    assert "ignoring LLM_OBSERVATORY_CHUNK_METRICS='median'" in caplog.text
