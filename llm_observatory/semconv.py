@@ -186,6 +186,8 @@ LLM_USAGE_CACHE_WRITE_1H_INPUT_TOKENS: Final = "llm.usage.cache_write_1h.input_t
 #: Web searches run by the provider's own search tool for this call (Anthropic's
 #: ``server_tool_use.web_search_requests``, OpenAI's ``web_search_call`` items); each one is billed.
 LLM_USAGE_WEB_SEARCHES: Final = "llm.usage.web_searches"
+#: Searches run by a provider's file search tool (OpenAI's ``file_search_call`` items); each one is billed.
+LLM_USAGE_FILE_SEARCHES: Final = "llm.usage.file_searches"
 #: ``True`` when the token counts were estimated locally because the provider sent none.
 LLM_USAGE_ESTIMATED: Final = "llm.usage.estimated"
 #: Raw provider finish/stop reasons when they were normalised (e.g. Anthropic ``end_turn``).

@@ -5,7 +5,7 @@ price tier, so the first call for a (provider, model) derives that model's per-t
 genai-prices itself (``ModelPrice.calc_price`` on exact one-token probes, once per tier region);
 every later call is a dict lookup and a few multiplications. The result equals ``calc_price``
 for usages made of input, output, cache-read and cache-write tokens, and of the less common
-units in :data:`EXTRA_UNITS` (1-hour cache writes, audio tokens, web searches), whose rates are
+units in :data:`EXTRA_UNITS` (1-hour cache writes, audio tokens, web and file searches), whose rates are
 derived the same way on a model's first call that reports one.
 
 Overrides (:class:`PriceOverride`, from code or a file) win over the data.
@@ -67,6 +67,7 @@ EXTRA_UNITS: dict[str, tuple[str | None, str]] = {
     "input_audio_tokens": ("input_tokens", "input"),
     "output_audio_tokens": ("output_tokens", "output"),
     "web_searches": (None, "other"),  # a fee per search (Anthropic's server tool, OpenAI's hosted tool)
+    "storage_searches": (None, "other"),  # a fee per file search (OpenAI's hosted file_search tool)
 }
 
 #: How long a model with time-dependent prices (dated changes, off-peak hours) keeps its rates.

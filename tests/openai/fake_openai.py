@@ -44,6 +44,7 @@ class FakeOpenAI:
     reasoning_tokens: int = 0
     audio_tokens: tuple[int, int] = (0, 0)  # of the prompt and of the completion tokens
     web_searches: int = 0  # web_search_call items before a Responses answer
+    file_searches: int = 0  # file_search_call items before a Responses answer
     requests: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -172,6 +173,8 @@ class FakeOpenAI:
             else:
                 output = [{"type": "web_search_call", "id": f"ws_{i}", "status": "completed",
                            "action": {"type": "search", "query": "weather"}} for i in range(self.web_searches)]
+                output += [{"type": "file_search_call", "id": f"fs_{i}", "status": "completed",
+                            "queries": ["weather"], "results": None} for i in range(self.file_searches)]
                 output.append({"type": "message", "id": "msg_0415", "status": "completed", "role": "assistant",
                                "content": [{"type": "output_text", "text": self.answer, "annotations": []}]})
         usage = None if status == "in_progress" else {

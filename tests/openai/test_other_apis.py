@@ -174,23 +174,25 @@ async def test_async_responses_and_embeddings(aclient: Any) -> None:
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
-def test_responses_web_searches_are_counted_and_priced(fake: FakeOpenAI, stream: bool) -> None:
-    fake.model, fake.web_searches = "gpt-4.1", 2
+@pytest.mark.parametrize(("web", "files"), [(2, 0), (0, 3), (1, 2)], ids=["web", "file", "both"])
+def test_responses_web_and_file_searches_are_counted_and_priced(fake: FakeOpenAI, stream: bool, web: int,
+                                                                files: int) -> None:
+    fake.model, fake.web_searches, fake.file_searches = "gpt-4.1", web, files
+    tools = [{"type": "web_search"}, {"type": "file_search", "vector_store_ids": ["vs_1"]}]
     with capture(capture_content=True) as cap:
         client = make_client(fake)
         if stream:
-            for _ in client.responses.create(model="gpt-4.1", input="Weather in Paris?", stream=True,
-                                             tools=[{"type": "web_search"}]):
+            for _ in client.responses.create(model="gpt-4.1", input="Weather in Paris?", stream=True, tools=tools):
                 pass
         else:
-            result = client.responses.create(model="gpt-4.1", input="Weather in Paris?",
-                                             tools=[{"type": "web_search"}])
+            result = client.responses.create(model="gpt-4.1", input="Weather in Paris?", tools=tools)
             assert result.output_text == fake.answer
     a = dict(cap.spans()[0].attributes or {})
-    assert a["llm.usage.web_searches"] == 2
+    assert (a.get("llm.usage.web_searches"), a.get("llm.usage.file_searches")) == (web or None, files or None)
     expected = oracle_cost("gpt-4.1", "openai", input_tokens=fake.prompt_tokens, output_tokens=len(fake.words),
-                           web_searches=2)
-    assert a["llm.cost.usd"] == pytest.approx(expected, abs=1e-12)
+                           web_searches=web, storage_searches=files)
+    plain = oracle_cost("gpt-4.1", "openai", input_tokens=fake.prompt_tokens, output_tokens=len(fake.words))
+    assert a["llm.cost.usd"] == pytest.approx(expected, abs=1e-12) and expected > plain  # each search billed
     validate_messages(json.loads(a["gen_ai.output.messages"]), output=True)
 
 

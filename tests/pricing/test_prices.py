@@ -89,10 +89,11 @@ def _with_unit(price_key: str, pids: tuple[str, ...] = ("openai", "anthropic")) 
 #: (where genai-prices prices the unit as the unit it is part of, or a fee as nothing)
 EXTRA = list(dict.fromkeys(
     _with_unit("cache_write_1h_mtok")[:5] + _with_unit("input_audio_mtok", ("openai",))[-4:]
-    + _with_unit("web_searches_kcount")[-4:] + [("openai", "openai", "gpt-4o-mini"), ("openai", "openai", "o1")]))
+    + _with_unit("web_searches_kcount")[-4:] + _with_unit("storage_searches_kcount", ("openai",))[-2:]
+    + [("openai", "openai", "gpt-4o-mini"), ("openai", "openai", "o1")]))
 EXTRA_USAGES = [
     {"input_tokens": 6000, "output_tokens": 700, "cache_read_tokens": 1000, "cache_write_tokens": 2500,
-     "cache_write_1h_tokens": 2000, "web_searches": 4},
+     "cache_write_1h_tokens": 2000, "web_searches": 4, "storage_searches": 3},
     {"input_tokens": 6000, "output_tokens": 700, "input_audio_tokens": 4500, "output_audio_tokens": 300},
     {"input_tokens": 250_000, "output_tokens": 700, "cache_write_tokens": 100_000, "cache_write_1h_tokens": 100_000,
      "web_searches": 1},  # above the long-context tier of the models that have one
@@ -103,6 +104,7 @@ def test_the_extra_units_have_prices_in_the_data() -> None:
     assert len(_with_unit("cache_write_1h_mtok")) >= 3
     assert len(_with_unit("input_audio_mtok", ("openai",))) >= 2
     assert len(_with_unit("web_searches_kcount")) >= 3
+    assert len(_with_unit("storage_searches_kcount", ("openai",))) >= 2
 
 
 @pytest.mark.parametrize(("provider", "pid", "model"), EXTRA, ids=[f"{p}/{m}" for _, p, m in EXTRA])

@@ -37,6 +37,7 @@ EXTRA_USAGE_ATTRIBUTES = {
     "input_audio_tokens": sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS,
     "output_audio_tokens": sc.GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS,
     "web_searches": sc.LLM_USAGE_WEB_SEARCHES,
+    "storage_searches": sc.LLM_USAGE_FILE_SEARCHES,
 }
 _ACTIVE = {ACTIVE_KEY: True}
 _error_type_cache: dict[type, str] = {}

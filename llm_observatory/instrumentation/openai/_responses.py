@@ -118,10 +118,11 @@ def record_response(inference: Inference, response: Any) -> None:
         reasoning = details(usage, "output_tokens_details", "reasoning_tokens")
         if reasoning is not None:
             inference.reasoning_tokens = reasoning
-    # the hosted web search tool is billed per call, on top of its tokens
-    searches = sum(getattr(item, "type", None) == "web_search_call" for item in getattr(response, "output", None) or ())
-    if searches:
-        inference.add_extra_usage(web_searches=searches)
+    # the hosted web and file search tools are billed per call, on top of their tokens
+    kinds = [getattr(item, "type", None) for item in getattr(response, "output", None) or ()]
+    if "web_search_call" in kinds or "file_search_call" in kinds:
+        inference.add_extra_usage(web_searches=kinds.count("web_search_call"),
+                                  storage_searches=kinds.count("file_search_call"))
     response_refinements(inference, response)
     if inference.tel.capture_content:
         inference.output_messages = output_messages(response, reason)
