@@ -479,11 +479,9 @@ def shutdown(timeout: float | None = None) -> bool:
             state.shut_down = True
     if state is None:
         return True
-    from .instrumentation._core._inference import end_unfinished
-    from .instrumentation._core._stream import end_open_streams
+    from .instrumentation._core._shutdown import end_open
 
-    end_open_streams()  # a stream still open is exported now, cut short, rather than lost
-    end_unfinished()  # and so is a call still running on another thread
+    end_open()  # a stream, call or framework run still open is exported now, cut short, rather than lost
     _metrics.flush_all(timeout=_metrics.EXIT_WAIT_S)  # and one dropped unclosed (its end left for later)
     for instrumentor in state.instrumentors:
         try:

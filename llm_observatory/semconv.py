@@ -220,7 +220,8 @@ LLM_LLAMAINDEX_KIND: Final = "llm.llamaindex.kind"
 LLM_RERANK_TOP_N: Final = "llm.rerank.top_n"
 LLM_RETRIEVAL_DOCUMENT_COUNT: Final = "llm.retrieval.document_count"
 LLM_STREAM_CHUNKS: Final = "llm.stream.chunks"
-#: The call had not returned (or its stream not ended) when telemetry shut down: its span ends there.
+#: The call had not returned (or its stream, or its framework run, not ended) when telemetry shut
+#: down: its span ends there.
 LLM_UNFINISHED: Final = "llm.unfinished"
 
 #: Cost counter (USD), with the GenAI common metric attributes.

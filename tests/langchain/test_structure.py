@@ -415,3 +415,31 @@ def test_a_failing_handler_never_breaks_the_chain(monkeypatch: pytest.MonkeyPatc
     chain = PROMPT | FakeListChatModel(responses=["ok"]) | StrOutputParser()
     with capture():
         assert chain.invoke({"context": "c", "question": "q"}) == "ok"
+
+
+def test_runs_still_open_at_shutdown_are_ended_unfinished_children_first() -> None:
+    from llm_observatory.instrumentation._core._shutdown import end_open
+
+    entered, hold, results = threading.Event(), threading.Event(), []
+
+    def slow(question: str) -> str:
+        entered.set()
+        hold.wait(30)
+        return question
+
+    chain = RunnableLambda(slow).with_config(run_name="slow") | FakeListChatModel(responses=["Paris."])
+    with capture() as cap:
+        worker = threading.Thread(target=lambda: results.append(chain.invoke("Capital of France?")))
+        worker.start()
+        try:
+            assert entered.wait(10)
+            assert end_open() >= 2  # (and whatever an earlier test left open)
+            # the sequence and the step inside it; the model call has not started
+            ended = [(s.name, dict(s.attributes or {}).get("llm.unfinished")) for s in cap.spans()]
+            assert ended == [("slow", True), ("invoke_workflow RunnableSequence", True)]  # children first
+        finally:
+            hold.set()
+            worker.join(10)
+        assert results == [AIMessage(content="Paris.", id=results[0].id)]  # the chain itself goes on
+        names = [s.name for s in cap.spans()]
+    assert sorted(names) == sorted(["slow", "invoke_workflow RunnableSequence", "chat"])  # none ended twice

@@ -11,7 +11,9 @@ framework's work is done.
 
 from __future__ import annotations
 
+import os
 import time
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -37,12 +39,49 @@ except ImportError:  # pragma: no cover
 #: Units tracked at once, at most, per adapter; beyond it the oldest are dropped (a leak guard).
 MAX_UNITS = 10_000
 
+#: The units with a span still open, by ``id``, oldest first (weakly: a unit the framework dropped
+#: unended must not be kept alive): ended by :func:`end_open_units` when telemetry shuts down. A
+#: forked child starts with none.
+_open: dict[int, weakref.ref[Unit]] = {}
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_open.clear)
+#: What is open is ended at exit (:mod:`._shutdown`, registered at the first unit with a span).
+_at_exit = False
+
+
+def _end_open_at_exit() -> None:
+    global _at_exit
+    from ._shutdown import end_open_at_exit
+
+    end_open_at_exit()
+    _at_exit = True
+
+
+def end_open_units() -> int:
+    """End every unit whose span is still open (telemetry is shutting down), the latest started
+    first, so children end before their parents; each marked ``llm.unfinished``. How many. (A
+    model call's unit ends with its inference: see ``end_unfinished``, which runs first.)"""
+    ended = 0
+    for ref in reversed(list(_open.values())):
+        unit = ref()
+        if unit is None or unit.ended:
+            continue
+        try:
+            if unit.inference is None and unit.span is not None:
+                unit.span.set_attribute(sc.LLM_UNFINISHED, True)
+                ended += 1
+            end_unit(unit, None)
+        except Exception as exc:
+            report("framework.shutdown", exc)
+    _open.clear()
+    return ended
+
 
 class Unit:
     """One framework unit of work: its span (``None`` for a hidden one), and its children's context."""
 
-    __slots__ = ("attached", "ctx", "has_call_id", "inference", "kind", "metric", "name", "released", "span", "t0",
-                 "tel", "token")
+    __slots__ = ("__weakref__", "attached", "ctx", "ended", "has_call_id", "inference", "kind", "metric", "name",
+                 "released", "span", "t0", "tel", "token")
 
     def __init__(self, tel: Telemetry, span: Span | None, ctx: Context, kind: str, name: str) -> None:
         self.tel = tel
@@ -58,7 +97,12 @@ class Unit:
         self.token: object = None
         self.attached = False
         self.released = False
+        self.ended = False
         self.t0 = time.perf_counter()
+        if span is not None:
+            _open[id(self)] = weakref.ref(self)
+            if not _at_exit:
+                _end_open_at_exit()
 
 
 def remember(table: dict[Any, Any], key: Any, value: Any) -> Any:
@@ -155,6 +199,10 @@ def end_unit(unit: Unit, error: BaseException | None, outputs: Callable[[Unit, S
     """End a unit's span once: its error or outputs, and its duration metric. Never raises.
     ``cut``: a model call's stream that ended early; ``at``: when it ended, if not now (see
     :meth:`Inference.end`)."""
+    if unit.ended:
+        return
+    unit.ended = True
+    _open.pop(id(unit), None)
     end_time = time.time_ns() if at is None else at[0]
     inference = unit.inference
     if inference is not None:

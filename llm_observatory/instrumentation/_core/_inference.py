@@ -26,7 +26,7 @@ from ...pricing import tokens
 from ._attributes import set_attributes, start_span
 from ._guard import report
 from ._messages import dump_json
-from ._metrics import EXIT_WAIT_S, at_exit, flush_all, later
+from ._metrics import EXIT_WAIT_S, flush_all, later
 from ._suppression import ACTIVE_KEY, InferenceSlot, claim_slot, with_span
 from ._telemetry import Telemetry
 
@@ -48,7 +48,7 @@ _error_type_cache: dict[type, str] = {}
 _open: dict[int, weakref.ref[Inference]] = {}
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_open.clear)
-#: :func:`end_unfinished` is registered to run at exit (at the first inference).
+#: What is open is ended at exit (:mod:`._shutdown`, registered at the first inference).
 _at_exit = False
 
 
@@ -466,6 +466,9 @@ def end_unfinished() -> int:
 
 
 def _end_unfinished_at_exit() -> None:
-    """Run :func:`end_unfinished` at exit, from the first inference on (``shutdown()`` calls it too)."""
+    """Have what is open ended at exit, from the first inference on (see :mod:`._shutdown`)."""
     global _at_exit
-    _at_exit = at_exit(end_unfinished)
+    from ._shutdown import end_open_at_exit
+
+    end_open_at_exit()
+    _at_exit = True

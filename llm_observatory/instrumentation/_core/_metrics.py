@@ -67,14 +67,6 @@ def later(fn: Callable[..., Any], *args: Any) -> None:
         _start_worker()
 
 
-def at_exit(fn: Callable[[], Any]) -> bool:
-    """Run ``fn`` at exit; ``True``. For the ends of what is still open at exit (streams, calls):
-    registered when the first one starts, after the tracer provider registered its own shutdown,
-    and exit hooks run last registered first, so they end while the provider can still export."""
-    atexit.register(fn)
-    return True
-
-
 def _call(fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
     try:
         fn(*args)

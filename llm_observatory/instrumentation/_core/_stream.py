@@ -47,7 +47,7 @@ import wrapt
 from ... import semconv as sc
 from ._guard import report
 from ._inference import Inference, clock
-from ._metrics import EXIT_WAIT_S, at_exit, flush_all, later
+from ._metrics import EXIT_WAIT_S, flush_all, later
 
 #: wrapt 2's proxy without its own iterator protocol (ours is defined below); wrapt 1's ``ObjectProxy``
 #: is that class (opentelemetry-instrumentation 0.61b0 and older hold wrapt below 2).
@@ -63,8 +63,6 @@ _NONE = object()
 _open: dict[int, _State] = {}
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_open.clear)
-#: :func:`end_open_streams` is registered to run at exit (at the first traced stream).
-_at_exit = False
 
 
 class ChunkHandler(Protocol):
@@ -110,9 +108,7 @@ class _State:
         self.ring: deque[Any] | None = deque(maxlen=window) if window else None
         #: with a window: the chunks seen
         self.seen = 0
-        _open[id(self)] = self
-        if not _at_exit:
-            _end_at_exit()
+        _open[id(self)] = self  # (ended at exit: an inference, made first, registered that)
 
     def accept(self, chunk: Any) -> bool:
         """Note one chunk (the proxies' way; the tap does the same inline); ``True`` to hide it."""
@@ -470,12 +466,6 @@ def end_open_streams() -> int:
     if states:
         flush_all(timeout=EXIT_WAIT_S)  # their metric points, before the meter provider shuts down
     return len(states)
-
-
-def _end_at_exit() -> None:
-    """Run :func:`end_open_streams` at exit, from the first stream on (``shutdown()`` calls it too)."""
-    global _at_exit
-    _at_exit = at_exit(end_open_streams)
 
 
 def end_stream(stream: Any, error: BaseException | None = None) -> None:
