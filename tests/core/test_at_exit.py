@@ -164,12 +164,12 @@ def test_a_stream_left_to_the_interpreters_teardown_does_not_hang_the_exit() -> 
     proc = run_python(_script(f"""
         from opentelemetry import trace
         from opentelemetry.sdk.trace import TracerProvider
-        from llm_observatory.instrumentation._core import _inference
+        from llm_observatory.instrumentation._core import _shutdown
         from llm_observatory.instrumentation.{INSTRUMENTOR["openai"]}
 
         trace.set_tracer_provider(TracerProvider())
         Instrumentor().instrument()
-        _inference._at_exit = True  # (as if registered: it never runs)
+        _shutdown.registered = True  # (as if registered: it never runs)
     """, "openai"), timeout=60)
     assert_exits_as_without_us(proc, "openai")
     assert "first chunk: chatcmpl-" in proc.stdout

@@ -21,6 +21,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import Span
 
 from ... import semconv as sc
+from . import _shutdown
 from ._guard import report
 from ._inference import Inference, error_type, mark_error
 from ._messages import dump_json, to_jsonable
@@ -45,16 +46,6 @@ MAX_UNITS = 10_000
 _open: dict[int, weakref.ref[Unit]] = {}
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_open.clear)
-#: What is open is ended at exit (:mod:`._shutdown`, registered at the first unit with a span).
-_at_exit = False
-
-
-def _end_open_at_exit() -> None:
-    global _at_exit
-    from ._shutdown import end_open_at_exit
-
-    end_open_at_exit()
-    _at_exit = True
 
 
 def end_open_units() -> int:
@@ -101,8 +92,8 @@ class Unit:
         self.t0 = time.perf_counter()
         if span is not None:
             _open[id(self)] = weakref.ref(self)
-            if not _at_exit:
-                _end_open_at_exit()
+            if not _shutdown.registered:
+                _shutdown.end_open_at_exit()
 
 
 def remember(table: dict[Any, Any], key: Any, value: Any) -> Any:

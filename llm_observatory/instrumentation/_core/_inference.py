@@ -23,10 +23,11 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from ... import budgets
 from ... import semconv as sc
 from ...pricing import tokens
+from . import _shutdown
 from ._attributes import set_attributes, start_span
 from ._guard import report
 from ._messages import dump_json
-from ._metrics import EXIT_WAIT_S, flush_all, later
+from ._metrics import later
 from ._suppression import ACTIVE_KEY, InferenceSlot, claim_slot, with_span
 from ._telemetry import Telemetry
 
@@ -48,8 +49,6 @@ _error_type_cache: dict[type, str] = {}
 _open: dict[int, weakref.ref[Inference]] = {}
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_open.clear)
-#: What is open is ended at exit (:mod:`._shutdown`, registered at the first inference).
-_at_exit = False
 
 
 def clock() -> tuple[int, int]:
@@ -171,8 +170,8 @@ class Inference:
         self.slot: InferenceSlot | None = None
         self._t0 = time.perf_counter_ns()
         _open[id(self)] = weakref.ref(self)
-        if not _at_exit:
-            _end_unfinished_at_exit()
+        if not _shutdown.registered:
+            _shutdown.end_open_at_exit()
         #: perf_counter_ns() of each streamed chunk, in order (set by the stream's tap or proxy).
         self.stamps: list[int] | None = None
         self.chunks = 0
@@ -460,15 +459,4 @@ def end_unfinished() -> int:
         except Exception as exc:
             report("inference.shutdown", exc)
     _open.clear()
-    if ended:
-        flush_all(timeout=EXIT_WAIT_S)  # their metric points, before the meter provider shuts down
     return ended
-
-
-def _end_unfinished_at_exit() -> None:
-    """Have what is open ended at exit, from the first inference on (see :mod:`._shutdown`)."""
-    global _at_exit
-    from ._shutdown import end_open_at_exit
-
-    end_open_at_exit()
-    _at_exit = True

@@ -11,22 +11,28 @@ from __future__ import annotations
 
 import atexit
 
-#: :func:`end_open` is registered to run at exit.
-_registered = False
+from ._metrics import EXIT_WAIT_S, flush_all
+
+#: :func:`end_open` is registered to run at exit (checked by every new inference and unit).
+registered = False
 
 
 def end_open() -> int:
-    """End every stream, inference and framework unit still open; how many."""
+    """End every stream, inference and framework unit still open, and record their metric points
+    (before the meter provider shuts down); how many."""
     from ._framework import end_open_units
     from ._inference import end_unfinished
     from ._stream import end_open_streams
 
-    return end_open_streams() + end_unfinished() + end_open_units()
+    ended = end_open_streams() + end_unfinished() + end_open_units()
+    if ended:
+        flush_all(timeout=EXIT_WAIT_S)
+    return ended
 
 
 def end_open_at_exit() -> None:
     """Register :func:`end_open` to run at exit, once."""
-    global _registered
-    if not _registered:
-        _registered = True
+    global registered
+    if not registered:
+        registered = True
         atexit.register(end_open)

@@ -47,7 +47,7 @@ import wrapt
 from ... import semconv as sc
 from ._guard import report
 from ._inference import Inference, clock
-from ._metrics import EXIT_WAIT_S, flush_all, later
+from ._metrics import later
 
 #: wrapt 2's proxy without its own iterator protocol (ours is defined below); wrapt 1's ``ObjectProxy``
 #: is that class (opentelemetry-instrumentation 0.61b0 and older hold wrapt below 2).
@@ -463,8 +463,6 @@ def end_open_streams() -> int:
             state.stop()
         except Exception as exc:
             report("stream.shutdown", exc)
-    if states:
-        flush_all(timeout=EXIT_WAIT_S)  # their metric points, before the meter provider shuts down
     return len(states)
 
 
