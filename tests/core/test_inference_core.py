@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
 import threading
 import time
 from typing import Any
@@ -239,6 +240,96 @@ def test_a_call_in_flight_at_shutdown_is_ended_unfinished_then_once(cap: Capture
     assert results[0].text == "echo slow"  # the call itself goes on, untouched
     assert len(cap.spans()) == 1  # and its end does not end the span again
     assert cap.metrics()["gen_ai.client.operation.duration"][0]["count"] == 1
+
+
+def _race(*targets: Any) -> None:
+    """Run each target on a thread of its own, switching threads as often as the interpreter can."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=target) for target in targets]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def test_a_stream_ended_by_its_reader_and_the_shutdown_at_once_ends_once(
+        cap: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reader's close and the shutdown's end of the same stream, released together on two
+    threads, many times: each stream's chunks are digested once, and it gets one span and one
+    duration point, whichever wins."""
+    finishes: list[int] = []
+    finish = toy._Accumulator.finish
+
+    def counted(self: Any, chunks: list[Any]) -> None:
+        finishes.append(id(self))
+        time.sleep(0.0005)  # (a handler's digestion takes this long with many chunks: room to race in)
+        finish(self, chunks)
+
+    monkeypatch.setattr(toy._Accumulator, "finish", counted)
+    n = 40
+    streams = [toy.Client().create(model="toy-1", prompt="a b c", stream=True) for _ in range(n)]
+    for stream in streams:
+        next(iter(stream))
+    states = list(_stream._open.values())[-n:]
+    barrier = threading.Barrier(2)
+    won: list[bool] = []
+
+    def readers() -> None:
+        for stream in streams:
+            barrier.wait()
+            stream.close()
+
+    def shutdown() -> None:
+        for state in states:
+            barrier.wait()
+            won.append(state.stop(unfinished=True))
+
+    _race(readers, shutdown)
+    assert len(finishes) == len(set(finishes)) == n
+    spans = cap.spans()
+    assert len(spans) == n
+    assert len({s.context.span_id for s in spans}) == n
+    assert cap.metrics()["gen_ai.client.operation.duration"][0]["count"] == n
+    # a span is marked unfinished exactly when the shutdown's end was the one that ended it
+    assert sum(s.attributes.get("llm.unfinished") is True for s in spans) == sum(won)
+
+
+def test_an_inference_ended_twice_at_once_is_ended_once(cap: Capture) -> None:
+    from llm_observatory.instrumentation._core import _inference
+
+    n = 40
+    hold, done = threading.Event(), []
+    workers = [threading.Thread(target=lambda: done.append(toy.Client(hold=hold).create(model="toy-1", prompt="x")))
+               for _ in range(n)]
+    for worker in workers:
+        worker.start()
+    deadline = time.monotonic() + 10
+    while sum(ref() is not None and not ref().done for ref in list(_inference._open.values())) < n:
+        assert time.monotonic() < deadline, "the calls never started"
+        time.sleep(0.005)
+    inferences = [ref() for ref in list(_inference._open.values())[-n:]]
+    barrier = threading.Barrier(2)
+    won: list[list[bool]] = [[], []]
+
+    def ender(side: int) -> None:
+        for inference in inferences:
+            barrier.wait()
+            won[side].append(inference.end(cut=True, unfinished=side == 1))
+
+    try:
+        _race(lambda: ender(0), lambda: ender(1))
+    finally:
+        hold.set()
+        for worker in workers:
+            worker.join(10)
+    assert [a + b for a, b in zip(*won, strict=True)] == [1] * n  # one of the two ended each
+    assert len(done) == n  # the calls went on, and their own ends ended nothing again
+    assert len(cap.spans()) == n
+    assert cap.metrics()["gen_ai.client.operation.duration"][0]["count"] == n
 
 
 @pytest.mark.usefixtures("spill_sizes")

@@ -23,7 +23,7 @@ from opentelemetry.trace import Span
 from ... import semconv as sc
 from . import _shutdown
 from ._guard import report
-from ._inference import Inference, error_type, mark_error
+from ._inference import ONCE, Inference, error_type, mark_error
 from ._messages import dump_json, to_jsonable
 from ._telemetry import Telemetry
 
@@ -58,10 +58,8 @@ def end_open_units() -> int:
         if unit is None or unit.ended:
             continue
         try:
-            if unit.inference is None and unit.span is not None:
-                unit.span.set_attribute(sc.LLM_UNFINISHED, True)
+            if end_unit(unit, None, unfinished=True) and unit.inference is None and unit.span is not None:
                 ended += 1
-            end_unit(unit, None)
         except Exception as exc:
             report("framework.shutdown", exc)
     _open.clear()
@@ -71,8 +69,8 @@ def end_open_units() -> int:
 class Unit:
     """One framework unit of work: its span (``None`` for a hidden one), and its children's context."""
 
-    __slots__ = ("__weakref__", "attached", "ctx", "ended", "has_call_id", "inference", "kind", "metric", "name",
-                 "released", "span", "t0", "tel", "token")
+    __slots__ = ("__weakref__", "_once", "attached", "ctx", "ended", "has_call_id", "inference", "kind", "metric",
+                 "name", "released", "span", "t0", "tel", "token")
 
     def __init__(self, tel: Telemetry, span: Span | None, ctx: Context, kind: str, name: str) -> None:
         self.tel = tel
@@ -89,6 +87,7 @@ class Unit:
         self.attached = False
         self.released = False
         self.ended = False
+        self._once = iter(ONCE)  # (see Inference.end)
         self.t0 = time.perf_counter()
         if span is not None:
             _open[id(self)] = weakref.ref(self)
@@ -186,23 +185,27 @@ def captured(unit: Unit, value: Any) -> str:
 
 
 def end_unit(unit: Unit, error: BaseException | None, outputs: Callable[[Unit, Span], None] | None = None,
-             not_errors: frozenset[str] = frozenset(), cut: bool = False, at: tuple[int, int] | None = None) -> None:
+             not_errors: frozenset[str] = frozenset(), cut: bool = False, at: tuple[int, int] | None = None,
+             unfinished: bool = False) -> bool:
     """End a unit's span once: its error or outputs, and its duration metric. Never raises.
-    ``cut``: a model call's stream that ended early; ``at``: when it ended, if not now (see
-    :meth:`Inference.end`)."""
-    if unit.ended:
-        return
+    ``cut``: a model call's stream that ended early; ``at``: when it ended, if not now;
+    ``unfinished``: ended as telemetry shuts down (see :meth:`Inference.end`). Whether this call
+    ended it."""
+    if not next(unit._once, False):
+        return False
     unit.ended = True
     _open.pop(id(unit), None)
     end_time = time.time_ns() if at is None else at[0]
     inference = unit.inference
     if inference is not None:
-        inference.end(error, cut=cut, at=at)
-        return
+        inference.end(error, cut=cut, at=at, unfinished=unfinished)
+        return True
     span = unit.span
     if span is None:
-        return
+        return True
     try:
+        if unfinished:
+            span.set_attribute(sc.LLM_UNFINISHED, True)
         failed = error is not None and type(error).__name__ not in not_errors
         if failed:
             assert error is not None
@@ -217,3 +220,4 @@ def end_unit(unit: Unit, error: BaseException | None, outputs: Callable[[Unit, S
         report("framework.end", exc)
     finally:
         span.end(end_time)
+    return True

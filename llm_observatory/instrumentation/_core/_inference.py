@@ -41,6 +41,9 @@ EXTRA_USAGE_ATTRIBUTES = {
     "storage_searches": sc.LLM_USAGE_FILE_SEARCHES,
 }
 _ACTIVE = {ACTIVE_KEY: True}
+#: What an inference's ``_once`` yields, once: its end is claimed by ``next()``, one C call, which
+#: two threads ending it at the same moment (a call's own and the shutdown's) cannot both win.
+ONCE = (True,)
 _error_type_cache: dict[type, str] = {}
 
 #: The inferences whose span is open, by ``id`` (weakly: a handler that failed after starting one
@@ -93,6 +96,7 @@ class Inference:
 
     __slots__ = (
         "__weakref__",
+        "_once",
         "_t0",
         "attributes",
         "cache_read_tokens",
@@ -176,6 +180,7 @@ class Inference:
         self.stamps: list[int] | None = None
         self.chunks = 0
         self.done = False
+        self._once = iter(ONCE)
         self.response_model: str | None = None
         self.response_id: str | None = None
         #: One entry per choice, in order; ``None`` where no reason arrived.
@@ -229,12 +234,16 @@ class Inference:
         later(partial(self.end, error, cut=cut, at=clock()))
 
     def end(self, error: BaseException | None = None, *, cut: bool = False,
-            at: tuple[int, int] | None = None) -> None:
+            at: tuple[int, int] | None = None, unfinished: bool = False) -> bool:
         """End the span once: attributes, cost and metrics. ``cut``: a stream ended early; ``at``:
-        when it ended, ``(time_ns(), perf_counter_ns())``, if not now (see :func:`clock`)."""
-        if self.done:
-            return
+        when it ended, ``(time_ns(), perf_counter_ns())``, if not now (see :func:`clock`);
+        ``unfinished``: ended as telemetry shuts down, the call still running. Whether this call
+        ended it (it was not ended before, nor by another thread at the same moment)."""
+        if not next(self._once, False):
+            return False
         self.done = True
+        if unfinished:
+            self.attributes[sc.LLM_UNFINISHED] = True
         _open.pop(id(self), None)
         if at is None:  # the call's end, before our own bookkeeping below
             end_time = time.time_ns()
@@ -244,10 +253,11 @@ class Inference:
                 # the estimate would wait for the tokenizer's encoding, still loading: the
                 # background thread does it, and the caller's thread goes on at once
                 later(self._end, error, cut, end_time, end_perf)
-                return
+                return True
         else:
             end_time, end_perf = at
         self._end(error, cut, end_time, end_perf)
+        return True
 
     def _end(self, error: BaseException | None, cut: bool, end_time: int, end_perf: int) -> None:
         span = self.span
@@ -453,9 +463,8 @@ def end_unfinished() -> int:
         if inference is None or inference.done:
             continue
         try:
-            inference.attributes[sc.LLM_UNFINISHED] = True
-            inference.end(cut=True)
-            ended += 1
+            if inference.end(cut=True, unfinished=True):
+                ended += 1
         except Exception as exc:
             report("inference.shutdown", exc)
     _open.clear()

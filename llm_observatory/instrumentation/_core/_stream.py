@@ -44,9 +44,8 @@ from typing import Any, Protocol
 
 import wrapt
 
-from ... import semconv as sc
 from ._guard import report
-from ._inference import Inference, clock
+from ._inference import ONCE, Inference, clock
 from ._metrics import later
 
 #: wrapt 2's proxy without its own iterator protocol (ours is defined below); wrapt 1's ``ObjectProxy``
@@ -89,7 +88,8 @@ class ChunkHandler(Protocol):
 
 
 class _State:
-    __slots__ = ("exhausted", "handler", "inference", "iterator", "kept", "ring", "seen", "spilled", "stamps")
+    __slots__ = ("_once", "exhausted", "handler", "inference", "iterator", "kept", "ring", "seen", "spilled",
+                 "stamps")
 
     def __init__(self, inference: Inference, handler: ChunkHandler) -> None:
         self.inference = inference
@@ -109,6 +109,7 @@ class _State:
         #: with a window: the chunks seen
         self.seen = 0
         _open[id(self)] = self  # (ended at exit: an inference, made first, registered that)
+        self._once = iter(ONCE)  # (see Inference.end: the tap's end and the shutdown's may race)
 
     def accept(self, chunk: Any) -> bool:
         """Note one chunk (the proxies' way; the tap does the same inline); ``True`` to hide it."""
@@ -139,7 +140,11 @@ class _State:
             except Exception as exc:
                 report("stream.spill", exc)
 
-    def end(self, error: BaseException | None, cut: bool, at: tuple[int, int] | None = None) -> None:
+    def end(self, error: BaseException | None, cut: bool, at: tuple[int, int] | None = None,
+            unfinished: bool = False) -> bool:
+        """Digest the chunks and end the inference, once; whether this call did."""
+        if not next(self._once, False):
+            return False
         _open.pop(id(self), None)
         inference = self.inference
         kept, ring = self.kept, self.ring
@@ -151,17 +156,18 @@ class _State:
         if inference.done or sys.is_finalizing():
             # (in the interpreter's teardown the exporters are gone, and the threads our end
             # could wait for, such as a tokenizer's loader, are stopped: it could only hang)
-            return
+            return False
         inference.chunks = self.seen if ring is not None else self.spilled + len(chunks)
         try:
             self.handler.finish(chunks)
         except Exception as exc:
             report("stream.finish", exc)
-        inference.end(error, cut=cut, at=at)
+        return inference.end(error, cut=cut, at=at, unfinished=unfinished)
 
-    def stop(self, error: BaseException | None = None, at: tuple[int, int] | None = None) -> None:
+    def stop(self, error: BaseException | None = None, at: tuple[int, int] | None = None,
+             unfinished: bool = False) -> bool:
         """End now, from outside the iteration: a cut unless the stream was exhausted."""
-        self.end(error, cut=not self.exhausted, at=at)
+        return self.end(error, cut=not self.exhausted, at=at, unfinished=unfinished)
 
     def stop_later(self) -> None:
         """:meth:`stop` as of now, by the background thread: for a finalizer (a stream dropped)."""
@@ -456,14 +462,14 @@ def trace_stream(stream: Any, inference: Inference, handler: ChunkHandler, is_as
 
 def end_open_streams() -> int:
     """End every traced stream still open, as cut short (telemetry is shutting down); how many."""
-    states = list(_open.values())
-    for state in states:
+    ended = 0
+    for state in list(_open.values()):
         try:
-            state.inference.attributes[sc.LLM_UNFINISHED] = True
-            state.stop()
+            if state.stop(unfinished=True):
+                ended += 1
         except Exception as exc:
             report("stream.shutdown", exc)
-    return len(states)
+    return ended
 
 
 def end_stream(stream: Any, error: BaseException | None = None) -> None:
