@@ -34,6 +34,9 @@ class FakeAnthropic:
     thinking_tokens: int | None = None
     #: the usage's ``speed`` (``fast`` mode), when set
     speed: str | None = None
+    #: a stream's ``speed`` on its ``message_delta`` usage (a field the SDK's model for it lacks:
+    #: it arrives as an extra) rather than on ``message_start``'s
+    speed_on_delta: bool = False
     fail_status: int | None = None
     cut_after_events: int | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -66,7 +69,7 @@ class FakeAnthropic:
         if self.cache_write:  # the API breaks the writes down by lifetime
             usage["cache_creation"] = {"ephemeral_5m_input_tokens": self.cache_write - self.cache_write_1h,
                                        "ephemeral_1h_input_tokens": self.cache_write_1h}
-        if self.speed is not None:
+        if self.speed is not None and not self.speed_on_delta:
             usage["speed"] = self.speed
         usage.update(self._details())
         return usage
@@ -125,7 +128,8 @@ class FakeAnthropic:
             events.append({"type": "content_block_stop", "index": index})
         events.append({"type": "message_delta",
                        "delta": {"stop_reason": "tool_use" if self.tool_use else "end_turn", "stop_sequence": None},
-                       "usage": {"output_tokens": len(self.words), **self._details()}})
+                       "usage": {"output_tokens": len(self.words), **self._details(),
+                                 **({"speed": self.speed} if self.speed_on_delta else {})}})
         events.append({"type": "message_stop"})
         return events
 

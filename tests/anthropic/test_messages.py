@@ -296,6 +296,22 @@ def test_a_call_in_fast_mode_is_priced_at_the_fast_rates(fake: FakeAnthropic, st
     assert expected == pytest.approx(2 * standard if speed == "fast" else standard)  # ($16/$80 against $8/$40)
 
 
+def test_a_field_the_sdk_s_model_lacks_is_read_from_its_extras(fake: FakeAnthropic) -> None:
+    """``speed`` on a stream's ``message_delta`` usage: the SDK's ``MessageDeltaUsage`` has no such
+    field and keeps it as an extra, where it is read as a field is."""
+    fake.model, fake.speed, fake.speed_on_delta = "claude-fable-5-2", "fast", True
+    with capture() as cap:
+        events = list(make_client(fake).messages.create(model="claude-fable-5-2", max_tokens=256,
+                                                         messages=MESSAGES, stream=True))
+    delta_usage = next(e for e in events if e.type == "message_delta").usage
+    assert "speed" not in type(delta_usage).model_fields and delta_usage.speed == "fast"  # (an extra)
+    a = dict(cap.spans()[0].attributes or {})
+    assert a["anthropic.response.speed"] == "fast"
+    usage = {"input_tokens": fake.input_tokens, "output_tokens": len(fake.words)}
+    assert a["llm.cost.usd"] == pytest.approx(oracle_cost("claude-fable-5-2", "anthropic", {"speed": "fast"},
+                                                          **usage), abs=1e-12)
+
+
 def test_a_message_without_those_details_reports_none_of_them(fake: FakeAnthropic) -> None:
     fake.cache_write = 20
     with capture() as cap:
