@@ -304,15 +304,15 @@ class Inference:
         return content, redacted
 
     def _chunk_timing(self, attrs: dict[str, Any]) -> tuple[float | None, list[int] | None]:
-        """Time to the first chunk, and the chunks' times when there are two or more (a copy: a
-        proxy could still note a chunk read after the end), for a streamed call."""
+        """Time to the first chunk, and the chunks' times when there are two or more, for a
+        streamed call."""
         stamps = self.stamps
         if not self.chunks or not stamps:
             return None, None
         ttfc = (stamps[0] - self._t0) / 1e9
         attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
         attrs[sc.LLM_STREAM_CHUNKS] = self.chunks
-        return ttfc, stamps[:] if len(stamps) > 1 else None
+        return ttfc, stamps if len(stamps) > 1 else None
 
     def _finish_delegated(self, span: Any, attrs: dict[str, Any], error: BaseException | None,
                           sequences: dict[str, tuple[str, ...]] | None) -> None:
@@ -412,6 +412,8 @@ class Inference:
                 attrs[sc.LLM_COST_OUTPUT_USD] = cost.output
 
         ttfc, stamps = self._chunk_timing(attrs)
+        if stamps is not None:
+            stamps = stamps[:]  # (for the metric points: a proxy could still note a chunk read after the end)
 
         tel = self.tel
         event_content: dict[str, Any] | None = None
