@@ -131,7 +131,10 @@ class _Rates:
         a, b, c, d = self.rates[region]
         if a is None or b is None or (cache_read and c is None) or (cache_write and d is None):
             return None
-        inp = (input_tokens - cache_read - cache_write) * a
+        uncached = input_tokens - cache_read - cache_write
+        if uncached < 0:  # more cached tokens than input tokens: a usage that cannot be priced
+            return None
+        inp = uncached * a
         if cache_read:
             inp += cache_read * c  # type: ignore[operator]
         if cache_write:

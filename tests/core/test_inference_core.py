@@ -50,6 +50,28 @@ def test_metrics_for_a_call(cap: Capture) -> None:
     assert "gen_ai.client.operation.time_to_first_chunk" not in m
 
 
+@pytest.mark.parametrize("odd", ["7", -1, 2**70, 1.5, float("nan"), [7], {"n": 7}, True],
+                         ids=["str", "negative", "past-int64", "fraction", "nan", "list", "dict", "bool"])
+def test_an_odd_token_count_is_left_out_and_the_rest_of_the_span_kept(cap: Capture, odd: Any) -> None:
+    result = toy.Client(usage=(odd, 2)).create(model="toy-1", prompt="a")
+    assert result.usage == (odd, 2)  # (the application's value, untouched)
+    (span,) = cap.spans()
+    a = dict(span.attributes or {})
+    assert "gen_ai.usage.input_tokens" not in a
+    assert a["gen_ai.usage.output_tokens"] == 2
+    assert a["gen_ai.response.id"] == "r-1"  # the end's other attributes are all there
+    assert a["gen_ai.response.finish_reasons"] == ("stop",)
+    tokens = cap.metrics()["gen_ai.client.token.usage"]
+    assert [(p["attributes"]["gen_ai.token.type"], p["sum"]) for p in tokens] == [("output", 2)]
+    assert not _guard.reported_sites() & {"inference.end", "metrics.record"}
+
+
+def test_an_integral_float_token_count_is_taken_as_an_int(cap: Capture) -> None:
+    toy.Client(usage=(7.0, 2)).create(model="toy-1", prompt="a")
+    value = cap.spans()[0].attributes["gen_ai.usage.input_tokens"]
+    assert value == 7 and type(value) is int
+
+
 def test_uninstrumented_call_is_identical() -> None:
     inst = toy.ToyInstrumentor()
     with capture():

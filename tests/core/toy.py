@@ -113,9 +113,11 @@ class Client:
     requests_sent = 0
 
     def __init__(self, fail: Exception | None = None, fail_after: int | None = None,
-                 hold: threading.Event | None = None) -> None:
+                 hold: threading.Event | None = None, usage: tuple[Any, Any] = (7, 2)) -> None:
         self.fail = fail
         self.fail_after = fail_after
+        #: the (input, output) token counts a response reports, as sent (an odd server's included)
+        self.usage = usage
         #: when given, ``create`` (sync) waits for it before answering: a call still in flight
         self.hold = hold
 
@@ -128,7 +130,7 @@ class Client:
         answer = f"echo {prompt}"
         if stream:
             return Stream(chunks_for(answer), self.fail_after)
-        return Response("r-1", model + "-2024", answer, "stop", (7, 2))
+        return Response("r-1", model + "-2024", answer, "stop", self.usage)
 
 
 class AsyncClient(Client):

@@ -277,6 +277,16 @@ def test_unknown_model_is_unpriced_and_warned_once(caplog: pytest.LogCaptureFixt
     assert len([r for r in caplog.records if "no-such-model-xyz" in r.getMessage()]) == 1
 
 
+def test_more_cached_than_input_tokens_is_unpriced_not_negative() -> None:
+    """A usage whose cache counts exceed its input count (an odd server's) has no price; the
+    uncached input would be negative, and so, at cheap enough cache rates, would the cost."""
+    table = PriceTable()
+    assert table.cost("openai", "gpt-4o", 100, 10, 50, 0) is not None
+    assert table.cost("openai", "gpt-4o", 100, 10, 100, 0) is not None  # all of it cached
+    assert table.cost("openai", "gpt-4o", 100, 10, 101, 0) is None
+    assert table.cost("anthropic", "claude-sonnet-4-20250514", 100, 10, 60, 41) is None
+
+
 def test_overrides_win_and_match_patterns_providers_and_dates() -> None:
     table = PriceTable([*parse_overrides({
         "gpt-4o": {"input": 1.0, "output": 2.0},

@@ -54,6 +54,21 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_open.clear)
 
 
+#: The largest count an attribute can carry (OTLP's int64).
+MAX_COUNT = 2**63 - 1
+
+
+def token_count(n: Any) -> int | None:
+    """A token count as a provider should send it: a non-negative int (an integral float is taken
+    as one). Anything else (a string, a list, a negative number, NaN, a count past int64) is no
+    count: an odd usage field is left out rather than let it fail the span's end or the metrics."""
+    if type(n) is int:
+        return n if 0 <= n <= MAX_COUNT else None
+    if type(n) is float and n.is_integer() and 0 <= n <= MAX_COUNT:
+        return int(n)
+    return None
+
+
 def clock() -> tuple[int, int]:
     """Now, as :meth:`Inference.end` takes it: ``(time.time_ns(), time.perf_counter_ns())``."""
     return time.time_ns(), time.perf_counter_ns()
@@ -213,8 +228,8 @@ class Inference:
 
     def add_extra_usage(self, **counts: Any) -> None:
         """Note counts of the less common priced units (``cache_write_1h_tokens=...``, ...) the
-        provider reported; only positive ints are kept, and a unit noted again takes the new count."""
-        found = {unit: n for unit, n in counts.items() if type(n) is int and n > 0}
+        provider reported; only positive ints (within int64) are kept, and a unit noted again takes the new count."""
+        found = {unit: n for unit, n in counts.items() if type(n) is int and 0 < n <= MAX_COUNT}
         if found:
             self.extra_usage = {**self.extra_usage, **found} if self.extra_usage else found
 
@@ -244,6 +259,10 @@ class Inference:
         self.done = True
         if unfinished:
             self.attributes[sc.LLM_UNFINISHED] = True
+        if self.response_model is not None and not isinstance(self.response_model, str):
+            self.response_model = None  # (an odd body's: neither an attribute nor a price key)
+        if self.response_id is not None and not isinstance(self.response_id, str):
+            self.response_id = None
         _open.pop(id(self), None)
         if at is None:  # the call's end, before our own bookkeeping below
             end_time = time.time_ns()
@@ -351,7 +370,9 @@ class Inference:
             attrs[sc.LLM_INFERENCE_DELEGATED_TO] = slot.provider or ""
             self._finish_delegated(span, attrs, error, sequences)
             return
-        input_tokens, output_tokens = self.input_tokens, self.output_tokens
+        # (each an int >= 0 or None, whatever the provider sent: see count)
+        input_tokens, output_tokens = token_count(self.input_tokens), token_count(self.output_tokens)
+        cache_read, cache_write = token_count(self.cache_read_tokens), token_count(self.cache_write_tokens)
         if (input_tokens is None or output_tokens is None) and self.estimate is not None:
             # Estimate only what the provider did not send (a cut stream may have sent its input count).
             try:
@@ -369,12 +390,14 @@ class Inference:
             attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
         if output_tokens is not None:
             attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = output_tokens
-        if self.cache_read_tokens is not None:
-            attrs[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = self.cache_read_tokens
-        if self.cache_write_tokens is not None:
-            attrs[sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = self.cache_write_tokens
+        if cache_read is not None:
+            attrs[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cache_read
+        if cache_write is not None:
+            attrs[sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = cache_write
         if self.reasoning_tokens is not None:
-            attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = self.reasoning_tokens
+            reasoning = token_count(self.reasoning_tokens)
+            if reasoning is not None:
+                attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning
         extra = self.extra_usage
         if extra:
             for unit, count in extra.items():
@@ -386,8 +409,7 @@ class Inference:
         pricer = self.tel.pricer
         model = self.response_model or self.request_model
         if pricer is not None and model and (input_tokens is not None or output_tokens is not None):
-            usage = (self.provider, model, input_tokens or 0, output_tokens or 0,
-                     self.cache_read_tokens or 0, self.cache_write_tokens or 0)
+            usage = (self.provider, model, input_tokens or 0, output_tokens or 0, cache_read or 0, cache_write or 0)
             cost = None
             variant = self.price_variant
             if extra or variant:  # (only then: a pricer of the app's own may predate the arguments)
