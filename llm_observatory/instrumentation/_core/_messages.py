@@ -23,6 +23,12 @@ def field(obj: Any, name: str, default: Any = None) -> Any:
     return getattr(obj, name, default)
 
 
+def items(value: Any) -> Any:
+    """The items of a list (or tuple) a provider sent, or none: where a list belongs, an odd value
+    (a number, a string, an object, ``None``) is read as empty rather than fail the reading."""
+    return value if isinstance(value, (list, tuple)) else ()
+
+
 def text_part(content: str) -> dict[str, Any]:
     return {"type": "text", "content": content}
 

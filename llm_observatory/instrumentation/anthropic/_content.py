@@ -8,6 +8,7 @@ from typing import Any
 from .._core._messages import (
     blob_part,
     field,
+    items,
     message,
     reasoning_part,
     text_part,
@@ -34,9 +35,10 @@ def _media(block: Any, modality: str) -> dict[str, Any]:
 def _result_content(content: Any) -> Any:
     if isinstance(content, str) or content is None:
         return content
-    texts = [field(b, "text") for b in content if field(b, "type") == "text"]
-    return "".join(t for t in texts if isinstance(t, str)) if len(texts) == len(list(content)) else [
-        _block(b) for b in content]
+    blocks = items(content)
+    texts = [field(b, "text") for b in blocks if field(b, "type") == "text"]
+    return "".join(t for t in texts if isinstance(t, str)) if len(texts) == len(blocks) else [
+        _block(b) for b in blocks]
 
 
 def _block(block: Any) -> dict[str, Any]:
@@ -65,11 +67,10 @@ def _block(block: Any) -> dict[str, Any]:
 
 
 def parts(content: Any) -> list[dict[str, Any]]:
-    if content is None:
-        return []
+    """Parts of a message's ``content`` (a string or a list of blocks; anything else has none)."""
     if isinstance(content, str):
         return [text_part(content)]
-    return [_block(b) for b in content]
+    return [_block(b) for b in items(content)]
 
 
 def input_messages(messages: Iterable[Any]) -> list[dict[str, Any]]:
@@ -85,7 +86,7 @@ def texts(content: Any) -> list[str]:
     if isinstance(content, str):
         return [content]
     out = []
-    for block in content or ():
+    for block in items(content):
         for key in ("text", "thinking"):
             value = field(block, key)
             if isinstance(value, str):

@@ -11,7 +11,7 @@ from typing import Any
 from ... import semconv as sc
 from ...pricing import tokens
 from .._core._guard import report
-from .._core._inference import Inference
+from .._core._inference import Inference, token_count
 from .._core._messages import field, message, text_part, tool_call_part
 from .._core._sdk import SdkHandler, given, param, readable, server_of
 from .._core._stream import trace_stream
@@ -42,15 +42,15 @@ def set_usage(inference: Inference, usage: Any) -> None:
     """Anthropic's ``input_tokens`` excludes the cache: the total input adds reads and writes."""
     if usage is None:
         return
-    uncached = getattr(usage, "input_tokens", None)
-    read = getattr(usage, "cache_read_input_tokens", None)
-    write = getattr(usage, "cache_creation_input_tokens", None)
-    if isinstance(uncached, int):
+    uncached = token_count(getattr(usage, "input_tokens", None))
+    if uncached is not None:
+        read = token_count(getattr(usage, "cache_read_input_tokens", None))
+        write = token_count(getattr(usage, "cache_creation_input_tokens", None))
         inference.input_tokens = uncached + (read or 0) + (write or 0)
-        inference.cache_read_tokens = read if isinstance(read, int) else None
-        inference.cache_write_tokens = write if isinstance(write, int) else None
-    output = getattr(usage, "output_tokens", None)
-    if isinstance(output, int):
+        inference.cache_read_tokens = read
+        inference.cache_write_tokens = write
+    output = token_count(getattr(usage, "output_tokens", None))
+    if output is not None:
         inference.output_tokens = output
     set_usage_details(inference, usage)
 
@@ -232,14 +232,17 @@ class MessageEvents:
         for event in events:
             kind = event.type
             if kind == "content_block_delta":
-                block = blocks.get(event.index)
+                index = getattr(event, "index", None)
+                block = blocks.get(index) if type(index) is int else None  # (an odd index: no block)
                 if block is not None:
                     piece = _delta_piece(event)
                     if piece:
                         block[3].append(piece)
             elif kind == "content_block_start":
-                b = event.content_block
-                blocks[event.index] = [b.type, getattr(b, "id", None), getattr(b, "name", None), []]
+                index = getattr(event, "index", None)
+                if type(index) is int:
+                    b = getattr(event, "content_block", None)
+                    blocks[index] = [getattr(b, "type", None), getattr(b, "id", None), getattr(b, "name", None), []]
         return blocks
 
     def spill(self, events: list[Any]) -> None:

@@ -9,7 +9,7 @@ from openai import AsyncStream, Stream
 from ... import semconv as sc
 from ...pricing import tokens
 from .._core._inference import Inference
-from .._core._messages import field, message, text_part, tool_call_part
+from .._core._messages import field, items, message, text_part, tool_call_part
 from .._core._sdk import SdkHandler
 from .._core._telemetry import Telemetry
 from . import _messages as msgs
@@ -160,7 +160,7 @@ class ChatHandler(SdkHandler):
 def record_completion(inference: Inference, response: Any) -> None:
     inference.response_id = getattr(response, "id", None)
     inference.response_model = getattr(response, "model", None)
-    choices = getattr(response, "choices", None) or ()
+    choices = items(getattr(response, "choices", None))
     inference.finish_reasons = [getattr(c, "finish_reason", None) for c in choices]
     usage = getattr(response, "usage", None)
     if usage is not None:
@@ -175,9 +175,9 @@ def record_completion(inference: Inference, response: Any) -> None:
             if refusal:
                 parts.append(text_part(refusal))
             parts += msgs.tool_calls_parts(getattr(m, "tool_calls", None))
-            reason = getattr(c, "finish_reason", None) or "error"
-            out.append(message(getattr(m, "role", "assistant") or "assistant", parts,
-                               finish_reason=msgs.OUTPUT_FINISH_REASON.get(reason, reason)))
+            role = getattr(m, "role", None)
+            out.append(message(role if isinstance(role, str) and role else "assistant", parts,
+                               finish_reason=msgs.output_finish_reason(getattr(c, "finish_reason", None))))
         inference.output_messages = out
 
 
@@ -197,7 +197,7 @@ class ChatStreamAccumulator:
         self.spilled_reasons: dict[int, str] = {}
         self.spilled_usage: Any = None
         self.texts: dict[int, list[str]] = {}
-        self.tools: dict[int, dict[int, list[Any]]] = {}
+        self.tools: dict[int, dict[int | None, list[Any]]] = {}
         #: > 0: only the first chunk and this many of the last are read (see ``_stream``)
         self.window = 0
 
@@ -228,9 +228,10 @@ class ChatStreamAccumulator:
             usage = getattr(chunk, "usage", None)
             if usage is not None:
                 self.spilled_usage = usage
-            for choice in getattr(chunk, "choices", None) or ():
-                if choice.finish_reason is not None:
-                    reasons[choice.index] = choice.finish_reason
+            for choice in items(getattr(chunk, "choices", None)):
+                reason, index = getattr(choice, "finish_reason", None), getattr(choice, "index", None)
+                if reason is not None and type(index) is int:
+                    reasons[index] = reason
         if inference.tel.capture_content or inference.estimate is not None:  # either may need them
             _pieces(chunks, self.texts, self.tools)
 
@@ -247,10 +248,10 @@ class ChatStreamAccumulator:
                 if usage is not None:
                     set_usage(inference, usage)  # the last one sent (some servers send a running count)
                     usage_seen = True
-            for choice in getattr(chunk, "choices", None) or ():
-                reason = choice.finish_reason
-                if reason is not None and choice.index not in reasons:
-                    reasons[choice.index] = reason
+            for choice in items(getattr(chunk, "choices", None)):
+                reason, index = getattr(choice, "finish_reason", None), getattr(choice, "index", None)
+                if reason is not None and type(index) is int and index not in reasons:
+                    reasons[index] = reason
             if len(reasons) >= wanted:
                 break  # any usage comes with or after the last finish reason
         if not usage_seen and self.spilled_usage is not None:
@@ -284,31 +285,36 @@ class ChatStreamAccumulator:
                 parts = [text_part("".join(texts[i]))] if i in texts else []
                 for slot in tools.get(i, {}).values():
                     parts.append(tool_call_part(slot[0], slot[1], "".join(slot[2])))
-                reason = reasons.get(i) or "error"
-                out.append(message("assistant", parts, finish_reason=msgs.OUTPUT_FINISH_REASON.get(reason, reason)))
+                out.append(message("assistant", parts, finish_reason=msgs.output_finish_reason(reasons.get(i))))
             inference.output_messages = out
 
 
-def _pieces(chunks: list[Any], texts: dict[int, list[str]], tools: dict[int, dict[int, list[Any]]],
-            ) -> tuple[dict[int, list[str]], dict[int, dict[int, list[Any]]]]:
+def _pieces(chunks: list[Any], texts: dict[int, list[str]], tools: dict[int, dict[int | None, list[Any]]],
+            ) -> tuple[dict[int, list[str]], dict[int, dict[int | None, list[Any]]]]:
     """Text and tool-call pieces per choice, added to ``texts`` (``{choice: [text]}``) and ``tools``
-    (``{choice: {call: [id, name, [arguments]]}}``), which are returned."""
+    (``{choice: {call: [id, name, [arguments]]}}``), which are returned. A piece of an odd type
+    (a choice without an int index, a text that is not a string) is left out."""
     for chunk in chunks:
-        for choice in getattr(chunk, "choices", None) or ():
-            delta = choice.delta
-            if delta is None:
+        for choice in items(getattr(chunk, "choices", None)):
+            index = getattr(choice, "index", None)
+            delta = getattr(choice, "delta", None)
+            if delta is None or type(index) is not int:
                 continue
-            text = delta.content
-            if text:
-                texts.setdefault(choice.index, []).append(text)
-            for call in getattr(delta, "tool_calls", None) or ():
-                slot = tools.setdefault(choice.index, {}).setdefault(call.index, [None, "", []])
-                if call.id:
-                    slot[0] = call.id
-                fn = call.function
+            text = getattr(delta, "content", None)
+            if text and isinstance(text, str):
+                texts.setdefault(index, []).append(text)
+            for call in items(getattr(delta, "tool_calls", None)):
+                call_index = getattr(call, "index", None)
+                slot = tools.setdefault(index, {}).setdefault(
+                    call_index if type(call_index) is int else None, [None, "", []])
+                call_id = getattr(call, "id", None)
+                if call_id and isinstance(call_id, str):
+                    slot[0] = call_id
+                fn = getattr(call, "function", None)
                 if fn is not None:
-                    if fn.name:
-                        slot[1] = fn.name
-                    if fn.arguments:
-                        slot[2].append(fn.arguments)
+                    name, arguments = getattr(fn, "name", None), getattr(fn, "arguments", None)
+                    if name and isinstance(name, str):
+                        slot[1] = name
+                    if arguments and isinstance(arguments, str):
+                        slot[2].append(arguments)
     return texts, tools

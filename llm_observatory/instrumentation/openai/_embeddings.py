@@ -9,7 +9,7 @@ from openai import AsyncStream, Stream
 from ... import semconv as sc
 from ...pricing import tokens
 from .._core._inference import Inference
-from .._core._messages import message, text_part
+from .._core._messages import items, message, text_part
 from .._core._sdk import SdkHandler
 from .._core._telemetry import Telemetry
 from ._common import client_info, common_request_attributes, given, readable
@@ -86,7 +86,7 @@ class CompletionsHandler(SdkHandler):
     def record(self, inference: Inference, result: Any) -> None:
         inference.response_id = getattr(result, "id", None)
         inference.response_model = getattr(result, "model", None)
-        choices = getattr(result, "choices", None) or ()
+        choices = items(getattr(result, "choices", None))
         inference.finish_reasons = [getattr(c, "finish_reason", None) for c in choices]
         usage = getattr(result, "usage", None)
         if usage is not None:
@@ -119,7 +119,7 @@ class _CompletionChunks:
             if usage is not None:
                 inference.input_tokens = getattr(usage, "prompt_tokens", None)
                 inference.output_tokens = getattr(usage, "completion_tokens", None)
-            for choice in getattr(chunk, "choices", None) or ():
+            for choice in items(getattr(chunk, "choices", None)):
                 if choice.finish_reason:
                     reasons[choice.index] = choice.finish_reason
                 if choice.text:

@@ -8,6 +8,7 @@ from typing import Any
 from .._core._messages import (
     blob_part,
     field,
+    items,
     message,
     parse_arguments,
     text_part,
@@ -26,13 +27,12 @@ def _data_url(url: str) -> tuple[str | None, str] | None:
 
 
 def content_parts(content: Any) -> list[dict[str, Any]]:
-    """Parts of a chat message's ``content`` (a string or a list of content parts)."""
-    if content is None:
-        return []
+    """Parts of a chat message's ``content`` (a string or a list of content parts; anything else
+    has none)."""
     if isinstance(content, str):
         return [text_part(content)]
     parts: list[dict[str, Any]] = []
-    for item in content:
+    for item in items(content):
         kind = field(item, "type")
         if kind in ("text", "input_text", "output_text"):
             parts.append(text_part(field(item, "text", "")))
@@ -62,7 +62,7 @@ def content_parts(content: Any) -> list[dict[str, Any]]:
 
 def tool_calls_parts(tool_calls: Iterable[Any] | None) -> list[dict[str, Any]]:
     parts = []
-    for call in tool_calls or ():
+    for call in items(tool_calls):
         fn = field(call, "function")
         if fn is not None:
             parts.append(tool_call_part(field(call, "id"), field(fn, "name", ""), field(fn, "arguments")))
@@ -120,6 +120,13 @@ def message_texts(messages: Iterable[Any]) -> list[list[str]]:
 
 #: Finish reasons inside gen_ai.output.messages use the schema's enum.
 OUTPUT_FINISH_REASON = {"tool_calls": "tool_call", "function_call": "tool_call"}
+
+
+def output_finish_reason(reason: Any) -> str:
+    """A choice's finish reason as an output message gives it: ``error`` where none (or an odd one) came."""
+    if not reason or not isinstance(reason, str):
+        return "error"
+    return OUTPUT_FINISH_REASON.get(reason, reason)
 
 
 def tool_definitions(tools: Iterable[Any], with_details: bool) -> list[dict[str, Any]]:

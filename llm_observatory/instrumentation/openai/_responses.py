@@ -10,7 +10,7 @@ from openai import AsyncStream, Stream
 from ... import semconv as sc
 from ...pricing import tokens
 from .._core._inference import Inference
-from .._core._messages import field, message, reasoning_part, text_part, tool_call_part, tool_call_response_part
+from .._core._messages import field, items, message, reasoning_part, text_part, tool_call_part, tool_call_response_part
 from .._core._sdk import SdkHandler
 from .._core._telemetry import Telemetry
 from . import _messages as msgs
@@ -23,7 +23,8 @@ from ._common import (
     response_refinements,
 )
 
-_TERMINAL_EVENTS = {"response.completed", "response.incomplete", "response.failed"}
+#: (a tuple: an odd event type, a list say, is then no member rather than unhashable)
+_TERMINAL_EVENTS = ("response.completed", "response.incomplete", "response.failed")
 #: With content capture off, the events a stream keeps after its first: the terminal event (last,
 #: with the whole response) and the ones just before it.
 WINDOW = 4
@@ -34,7 +35,7 @@ def input_messages(value: Any) -> list[dict[str, Any]]:
     if isinstance(value, str):
         return [message("user", [text_part(value)])]
     out: list[dict[str, Any]] = []
-    for item in value or ():
+    for item in items(value):
         kind = field(item, "type")
         if kind == "function_call":
             out.append(message("assistant", [tool_call_part(field(item, "call_id"), field(item, "name", ""),
@@ -53,10 +54,10 @@ def input_texts(value: Any) -> list[list[str]]:
     if isinstance(value, str):
         return [[value]]
     out = []
-    for item in value or ():
+    for item in items(value):
         content = field(item, "content")
         texts = [content] if isinstance(content, str) else [
-            t for p in content or () if isinstance(t := field(p, "text"), str)]
+            t for p in items(content) if isinstance(t := field(p, "text"), str)]
         for key in ("arguments", "output"):
             extra = field(item, key)
             if isinstance(extra, str):
@@ -68,7 +69,7 @@ def input_texts(value: Any) -> list[list[str]]:
 def finish_reason(response: Any) -> str | None:
     status = getattr(response, "status", None)
     if status == "completed":
-        output = getattr(response, "output", None) or ()
+        output = items(getattr(response, "output", None))
         return "tool_calls" if any(getattr(o, "type", None) == "function_call" for o in output) else "stop"
     if status == "incomplete":
         reason = getattr(getattr(response, "incomplete_details", None), "reason", None)
@@ -82,7 +83,7 @@ def finish_reason(response: Any) -> str | None:
 
 def output_messages(response: Any, reason: str | None) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
-    for item in getattr(response, "output", None) or ():
+    for item in items(getattr(response, "output", None)):
         kind = getattr(item, "type", None)
         if kind == "message":
             parts += msgs.content_parts(getattr(item, "content", None))
@@ -90,7 +91,7 @@ def output_messages(response: Any, reason: str | None) -> list[dict[str, Any]]:
             parts.append(tool_call_part(getattr(item, "call_id", None), getattr(item, "name", ""),
                                         getattr(item, "arguments", None)))
         elif kind == "reasoning":
-            summary = " ".join(getattr(s, "text", "") for s in getattr(item, "summary", None) or ())
+            summary = " ".join(getattr(s, "text", "") for s in items(getattr(item, "summary", None)))
             if summary:
                 parts.append(reasoning_part(summary))
         elif kind:
@@ -119,7 +120,7 @@ def record_response(inference: Inference, response: Any) -> None:
         if reasoning is not None:
             inference.reasoning_tokens = reasoning
     # the hosted web and file search tools are billed per call, on top of their tokens
-    kinds = [getattr(item, "type", None) for item in getattr(response, "output", None) or ()]
+    kinds = [getattr(item, "type", None) for item in items(getattr(response, "output", None))]
     if "web_search_call" in kinds or "file_search_call" in kinds:
         inference.add_extra_usage(web_searches=kinds.count("web_search_call"),
                                   storage_searches=kinds.count("file_search_call"))

@@ -1,0 +1,87 @@
+"""What an application gets from a call, in a form two runs can be compared by (see ``_mutate``)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from llm_observatory.pricing import _background
+from llm_observatory.testing import capture
+
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+")
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_dump(v) for v in value]
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        try:
+            return type(value).__qualname__, dump(warnings=False)
+        except Exception as exc:  # a body odd enough that the SDK's own model cannot dump it
+            return type(value).__qualname__, "cannot dump", type(exc).__qualname__
+    return value
+
+
+def outcome(run: Callable[[], Any]) -> tuple[str, ...]:
+    """``run()``'s value, or the exception it raised (type and message), as comparable text:
+    ``repr`` (a NaN equals itself there), without object addresses."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (the SDK's models warn of the odd types they hold)
+        try:
+            value = run()
+        except Exception as exc:
+            return "raised", type(exc).__qualname__, _ADDRESS.sub("", str(exc))
+        return "returned", _ADDRESS.sub("", repr(_dump(value)))
+
+
+def reset_reports(caplog: Any) -> None:
+    """Capture the instrumentation's internal errors from here (each of them, not only a site's
+    first), and the OpenTelemetry SDK's warnings (a value it had to drop or change)."""
+    caplog.clear()
+    caplog.set_level(logging.WARNING, logger="opentelemetry")
+    caplog.set_level(logging.DEBUG, logger="llm_observatory")  # (last: it sets the capturing handler's level too)
+
+
+def internal_errors(caplog: Any) -> list[str]:
+    """What went wrong since :func:`reset_reports`: the instrumentation's internal errors, with
+    their cause, and what the OpenTelemetry SDK warned of (a value the instrumentation gave it)."""
+    return [f"{r.getMessage()}: {r.exc_info[1]!r}" if r.exc_info else r.getMessage()
+            for r in caplog.records
+            if (r.name.startswith("llm_observatory") and "internal error" in r.getMessage())
+            or (r.name.startswith("opentelemetry") and r.levelno >= logging.WARNING)]
+
+
+def odd_body_failures(call: Callable[[Any], Any], fake_of: Callable[[int], Any], client_of: Callable[[Any], Any],
+                      instrumented: Any, caplog: Any, seeds: Iterable[int], content: bool = False) -> list[str]:
+    """For each seed, ``call`` on a client (``client_of``) of a fake API that makes its answer
+    odd by that seed (``fake_of``; its ``change`` says how), with and without the
+    instrumentation (capturing ``content`` or not): what differs, a span count other than one,
+    and what went wrong inside."""
+    failures: list[str] = []
+    seeds = list(seeds)
+    with capture():  # (once first, and the price data it starts loading awaited: the same prices for every case)
+        outcome(lambda: call(client_of(fake_of(seeds[0]))))
+    _background.wait()
+    for seed in seeds:
+        reset_reports(caplog)
+        fake = fake_of(seed)
+        with capture(capture_content=content) as cap:
+            traced = outcome(lambda fake=fake: call(client_of(fake)))
+        spans = cap.spans()
+        errors = internal_errors(caplog)
+        instrumented.uninstrument()
+        try:
+            plain = outcome(lambda seed=seed: call(client_of(fake_of(seed))))
+        finally:
+            instrumented.instrument()
+        where = f"seed {seed}, {fake.change}"
+        if traced != plain:
+            failures.append(f"{where}: the application got {traced!r} instrumented, {plain!r} not")
+        if len(spans) != 1:
+            failures.append(f"{where}: {len(spans)} spans")
+        failures += [f"{where}: {error}" for error in errors]
+    return failures

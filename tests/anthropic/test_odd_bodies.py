@@ -1,0 +1,57 @@
+"""Odd response bodies from the Messages API: a field dropped, nulled or of another type.
+
+As for OpenAI (see ``tests/_mutate.py``): the same call on the same odd body, with and without
+the instrumentation, gives the application the same outcome; the instrumented call makes its one
+span, and the instrumentation does not fail inside.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests._mutate import mutate, mutate_one_event
+from tests._odd import odd_body_failures
+from tests._streaming import lazy_body
+
+from .conftest import make_client
+from .fake_anthropic import FakeAnthropic, httpx
+from .test_messages import _scenarios
+
+SEEDS = range(150)
+
+
+@dataclass
+class OddAnthropic(FakeAnthropic):
+    """The fake API, its answer made odd at one place chosen by ``seed``."""
+
+    seed: int = 0
+    change: str = ""
+
+    def handle(self, request: Any) -> Any:
+        response = super().handle(request)
+        if response.headers.get("content-type") != "application/json":
+            return response  # (a stream: see _sse)
+        odd, self.change = mutate(self.seed)(json.loads(response.content))
+        return httpx.Response(response.status_code, json=odd, headers={"request-id": "req_011"})
+
+    def _sse(self, events: list[dict[str, Any]]) -> Any:
+        odd, self.change = mutate_one_event(self.seed)(events)
+
+        def chunks() -> Any:
+            for original, event in zip(events, odd, strict=True):  # (the event's name as it was)
+                yield f"event: {original['type']}\ndata: {json.dumps(event)}\n\n".encode()
+
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=lazy_body(httpx, chunks()))
+
+
+@pytest.mark.parametrize("content", [False, True], ids=["content-off", "content-on"])
+@pytest.mark.parametrize(("name", "call"), _scenarios(), ids=[n for n, _ in _scenarios()])
+def test_an_odd_body_gives_the_same_outcome_and_one_span(name: str, call: Any, content: bool, instrumented: Any,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    failures = odd_body_failures(call, lambda seed: OddAnthropic(seed=seed), make_client, instrumented, caplog,
+                                 SEEDS, content)
+    assert not failures, "\n".join(failures)
