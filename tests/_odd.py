@@ -11,6 +11,8 @@ from typing import Any
 from llm_observatory.pricing import _background
 from llm_observatory.testing import capture
 
+from ._mutate import mutate
+
 _ADDRESS = re.compile(r" at 0x[0-9a-f]+")
 
 
@@ -55,33 +57,71 @@ def internal_errors(caplog: Any) -> list[str]:
             or (r.name.startswith("opentelemetry") and r.levelno >= logging.WARNING)]
 
 
-def odd_body_failures(call: Callable[[Any], Any], fake_of: Callable[[int], Any], client_of: Callable[[Any], Any],
-                      instrumented: Any, caplog: Any, seeds: Iterable[int], content: bool = False) -> list[str]:
-    """For each seed, ``call`` on a client (``client_of``) of a fake API that makes its answer
-    odd by that seed (``fake_of``; its ``change`` says how), with and without the
-    instrumentation (capturing ``content`` or not): what differs, a span count other than one,
+def odd_failures(make: Callable[[int], tuple[Callable[[], Any], Any]], instrumented: Any, caplog: Any,
+                 seeds: Iterable[int], content: bool = False, stream_usage: bool = False) -> list[str]:
+    """For each seed, ``make(seed)`` gives a call to run and the fake API it talks to (its
+    ``change`` says what is odd, its ``requests`` what was sent); the call runs with and without
+    the instrumentation (capturing ``content`` or not, asking for usage or not). Returned: what
+    differs between the two (the outcome, or the requests sent), a span count other than one,
     and what went wrong inside."""
     failures: list[str] = []
     seeds = list(seeds)
     with capture():  # (once first, and the price data it starts loading awaited: the same prices for every case)
-        outcome(lambda: call(client_of(fake_of(seeds[0]))))
+        outcome(make(seeds[0])[0])
     _background.wait()
     for seed in seeds:
         reset_reports(caplog)
-        fake = fake_of(seed)
-        with capture(capture_content=content) as cap:
-            traced = outcome(lambda fake=fake: call(client_of(fake)))
+        run, fake = make(seed)
+        with capture(capture_content=content, stream_usage=stream_usage) as cap:
+            traced = outcome(run)
         spans = cap.spans()
         errors = internal_errors(caplog)
         instrumented.uninstrument()
         try:
-            plain = outcome(lambda seed=seed: call(client_of(fake_of(seed))))
+            run, plain_fake = make(seed)
+            plain = outcome(run)
         finally:
             instrumented.instrument()
         where = f"seed {seed}, {fake.change}"
         if traced != plain:
             failures.append(f"{where}: the application got {traced!r} instrumented, {plain!r} not")
+        sent, plain_sent = _bodies(fake), _bodies(plain_fake)
+        if sent != plain_sent and not stream_usage:
+            failures.append(f"{where}: sent {sent} instrumented, {plain_sent} not")
         if len(spans) != 1:
             failures.append(f"{where}: {len(spans)} spans")
         failures += [f"{where}: {error}" for error in errors]
     return failures
+
+
+def _bodies(fake: Any) -> str:
+    return repr([(r.get("path"), r.get("body")) for r in fake.requests])
+
+
+def odd_body_failures(call: Callable[[Any], Any], fake_of: Callable[[int], Any], client_of: Callable[[Any], Any],
+                      instrumented: Any, caplog: Any, seeds: Iterable[int], content: bool = False,
+                      stream_usage: bool = False) -> list[str]:
+    """:func:`odd_failures` for one ``call`` on a client (``client_of``) of a fake API that makes
+    its answer odd by the seed (``fake_of``)."""
+
+    def make(seed: int) -> tuple[Callable[[], Any], Any]:
+        fake = fake_of(seed)
+        return (lambda: call(client_of(fake))), fake
+
+    return odd_failures(make, instrumented, caplog, seeds, content, stream_usage)
+
+
+def odd_request_failures(method: Callable[[Any], Any], kwargs: dict[str, Any], fake_of: Callable[[], Any],
+                         client_of: Callable[[Any], Any], instrumented: Any, caplog: Any, seeds: Iterable[int],
+                         content: bool = False, read: Callable[[Any], Any] = lambda result: result) -> list[str]:
+    """:func:`odd_failures` for a call whose arguments (``kwargs``, given to ``method(client)``)
+    are made odd by the seed, on a well-behaved fake API (``fake_of``); ``read`` reads the
+    result (a stream's chunks, say)."""
+
+    def make(seed: int) -> tuple[Callable[[], Any], Any]:
+        odd, change = mutate(seed)(kwargs)
+        fake = fake_of()
+        fake.change = change
+        return (lambda: read(method(client_of(fake))(**odd))), fake
+
+    return odd_failures(make, instrumented, caplog, seeds, content)

@@ -21,6 +21,11 @@ httpx: Any = getattr(_base_client, "httpx2", None) or _base_client.httpx
 CREATED = 1731368639
 
 
+def _small(value: Any, default: int, most: int) -> int:
+    """A size a request asks for (``n``, ``dimensions``), within what the fake answers with."""
+    return value if type(value) is int and 1 <= value <= most else default
+
+
 def _usage(prompt: int, completion: int, cached: int = 0, reasoning: int = 0,
            audio: tuple[int, int] = (0, 0)) -> dict[str, Any]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
@@ -122,7 +127,7 @@ class FakeOpenAI:
         return {"role": "assistant", "content": self.answer, "refusal": None}
 
     def _chat(self, body: dict[str, Any]) -> dict[str, Any]:
-        n = body.get("n") or 1
+        n = _small(body.get("n"), 1, 8)
         reason = "tool_calls" if self.tool_calls else "stop"
         return {"id": "chatcmpl-ASYMZ4oSykiIFK4lXLReDiKyAjsQl", "object": "chat.completion", "created": CREATED,
                 "model": self.model, "system_fingerprint": "fp_0ba0d124f1", "service_tier": self._tier(body),
@@ -132,7 +137,7 @@ class FakeOpenAI:
                                 self.audio_tokens)}
 
     def _chat_chunks(self, body: dict[str, Any]) -> list[dict[str, Any]]:
-        n = body.get("n") or 1
+        n = _small(body.get("n"), 1, 8)
 
         def chunk(choices: list[dict[str, Any]], usage: Any = None) -> dict[str, Any]:
             return {"id": "chatcmpl-ASYMZ4oSykiIFK4lXLReDiKyAjsQl", "object": "chat.completion.chunk",
@@ -158,7 +163,8 @@ class FakeOpenAI:
                                           "finish_reason": None}]))
             for i in range(n):
                 chunks.append(chunk([{"index": i, "delta": {}, "logprobs": None, "finish_reason": "stop"}]))
-        if (body.get("stream_options") or {}).get("include_usage"):
+        options = body.get("stream_options")
+        if isinstance(options, dict) and options.get("include_usage"):
             chunks.append(chunk([], _usage(self.prompt_tokens, len(self.words) * n, self.cached_tokens,
                                            self.reasoning_tokens, self.audio_tokens)))
         return chunks
@@ -220,8 +226,8 @@ class FakeOpenAI:
 
     # --- embeddings and completions ----------------------------------------------------------------
     def _embeddings(self, body: dict[str, Any]) -> dict[str, Any]:
-        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
-        dims = body.get("dimensions") or 8
+        inputs = body.get("input") if isinstance(body.get("input"), list) else [body.get("input")]
+        dims = _small(body.get("dimensions"), 8, 64)
         import base64
         import struct
         vector = [0.125 * (k + 1) for k in range(dims)]

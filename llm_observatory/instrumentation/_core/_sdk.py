@@ -19,20 +19,41 @@ def given(value: Any) -> TypeGuard[Any]:
     return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
 
 
+#: The most choices a request can ask for (the API's limit for ``n``): a larger ``n`` is sent as
+#: given (and refused by the API), but sizes nothing of ours.
+MAX_CHOICES = 128
+
+
+def choice_count(n: Any) -> int | None:
+    """The number of choices a request asks for, when it is one (an int from 1 to :data:`MAX_CHOICES`)."""
+    return n if type(n) is int and 1 <= n <= MAX_CHOICES else None
+
+
 _SEQUENCES = (list, tuple, str, dict)
 
 
 def readable(value: Any) -> TypeGuard[Any]:
-    """``given(value)``, and safe for us to read: not a one-shot iterator (a generator of messages),
-    which reading would empty before the SDK sends it."""
+    """``given(value)``, and safe for us to read: an iterable (a list, a tuple, a string, a dict, ...)
+    but not a one-shot iterator (a generator of messages), which reading would empty before the
+    SDK sends it; nor a number or another single value where the API takes a list."""
     if type(value) in _SEQUENCES:
         return True
     if not given(value):
         return False
     try:
         return iter(value) is not value
-    except TypeError:  # not iterable: a single value
-        return True
+    except TypeError:  # not iterable: an odd argument, sent as given, with nothing to read here
+        return False
+
+
+def stop_sequences(value: Any) -> list[str] | None:
+    """``stop`` / ``stop_sequences`` as the attribute takes them: a string, or a list (or tuple) of
+    them, each a string; ``None`` for anything else (nothing given, a generator, a number)."""
+    if isinstance(value, str):
+        return [value]
+    if type(value) in (list, tuple):
+        return [s if isinstance(s, str) else str(s) for s in value]
+    return None
 
 
 def param(kwargs: dict[str, Any], name: str) -> Any:

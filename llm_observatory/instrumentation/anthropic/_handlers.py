@@ -13,7 +13,7 @@ from ...pricing import tokens
 from .._core._guard import report
 from .._core._inference import Inference, token_count
 from .._core._messages import field, message, text_part, tool_call_part
-from .._core._sdk import SdkHandler, given, param, readable, server_of
+from .._core._sdk import SdkHandler, given, param, readable, server_of, stop_sequences
 from .._core._stream import trace_stream
 from .._core._telemetry import Telemetry
 from . import _content as content
@@ -139,9 +139,9 @@ class MessagesHandler(SdkHandler):
             if isinstance(value, number) and not isinstance(value, bool):
                 attrs[attr] = float(value) if number is _REAL else value
         if not _OPTIONAL.isdisjoint(kwargs):
-            stop = kwargs.get("stop_sequences")
-            if given(stop):
-                attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
+            stop = stop_sequences(kwargs.get("stop_sequences"))
+            if stop is not None:
+                attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = stop
             output_config = kwargs.get("output_config")
             effort = field(output_config, "effort") if given(output_config) else None
             if isinstance(effort, str):

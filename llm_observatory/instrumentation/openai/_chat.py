@@ -10,7 +10,7 @@ from ... import semconv as sc
 from ...pricing import tokens
 from .._core._inference import Inference
 from .._core._messages import field, items, message, text_part, tool_call_part
-from .._core._sdk import SdkHandler
+from .._core._sdk import SdkHandler, choice_count
 from .._core._telemetry import Telemetry
 from . import _messages as msgs
 from ._common import (
@@ -103,8 +103,8 @@ class ChatHandler(SdkHandler):
                 max_tokens = kwargs.get("max_tokens")
             if given(max_tokens):
                 attrs[sc.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
-            n = kwargs.get("n")
-            if given(n) and n != 1:
+            n = choice_count(kwargs.get("n"))
+            if n is not None and n != 1:
                 attrs[sc.GEN_AI_REQUEST_CHOICE_COUNT] = n
             effort = kwargs.get("reasoning_effort")
             if given(effort):
@@ -115,7 +115,7 @@ class ChatHandler(SdkHandler):
         inference = Inference(tel, sc.Operation.CHAT, provider, model if isinstance(model, str) else None,
                               server_address=address, server_port=port, attributes=attrs, stream=stream)
         if optional:
-            if given(n) and isinstance(n, int):
+            if n is not None:
                 inference.choice_count = n
             tools = kwargs.get("tools")
             if readable(tools) and tools:

@@ -15,6 +15,7 @@ from .._core._sdk import (
     raw_mode,
     readable,
     server_of,
+    stop_sequences,
     unwrap_raw,
 )
 
@@ -49,9 +50,9 @@ def common_request_attributes(kwargs: dict[str, Any], attrs: dict[str, Any]) -> 
     seed = kwargs.get("seed")
     if isinstance(seed, int):
         attrs[sc.GEN_AI_REQUEST_SEED] = seed
-    stop = kwargs.get("stop")
-    if given(stop):
-        attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop] if isinstance(stop, str) else [str(s) for s in stop]
+    stop = stop_sequences(kwargs.get("stop"))
+    if stop is not None:
+        attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = stop
     tier = param(kwargs, "service_tier")
     if isinstance(tier, str) and tier != "auto":
         attrs[sc.OPENAI_REQUEST_SERVICE_TIER] = tier

@@ -10,7 +10,7 @@ from ... import semconv as sc
 from ...pricing import tokens
 from .._core._inference import Inference
 from .._core._messages import items, message, text_part
-from .._core._sdk import SdkHandler
+from .._core._sdk import SdkHandler, choice_count
 from .._core._telemetry import Telemetry
 from ._common import client_info, common_request_attributes, given, readable
 
@@ -60,13 +60,13 @@ class CompletionsHandler(SdkHandler):
         for key, attr in (("max_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),):
             if given(kwargs.get(key)):
                 attrs[attr] = kwargs[key]
-        n = kwargs.get("n")
-        if given(n) and n != 1:
+        n = choice_count(kwargs.get("n"))
+        if n is not None and n != 1:
             attrs[sc.GEN_AI_REQUEST_CHOICE_COUNT] = n
         stream = kwargs.get("stream") is True
         inference = Inference(tel, sc.Operation.TEXT_COMPLETION, provider, model if isinstance(model, str) else None,
                               server_address=address, server_port=port, attributes=attrs, stream=stream)
-        if given(n) and isinstance(n, int):
+        if n is not None:
             inference.choice_count = n
         prompt = kwargs.get("prompt")
         prompts: list[str] = []
