@@ -46,13 +46,14 @@ def replace(body: Any, path: Path, odd: Any) -> Any:
     return body
 
 
-def mutate(seed: int) -> Callable[[Any], tuple[Any, str]]:
+def mutate(seed: int, inside: Path = ()) -> Callable[[Any], tuple[Any, str]]:
     """A function that makes a body odd at one place chosen by ``seed`` (and by the body's own
-    fields, so the same body always gets the same change), and says where and how."""
+    fields, so the same body always gets the same change), and says where and how; with
+    ``inside``, a place strictly below that path."""
 
     def apply(body: Any) -> tuple[Any, str]:
         rng = random.Random(seed)
-        where = list(paths(body))
+        where = [p for p in paths(body) if len(p) > len(inside) and p[:len(inside)] == inside]
         if not where:
             return body, "unchanged"
         path = rng.choice(where)
@@ -62,13 +63,15 @@ def mutate(seed: int) -> Callable[[Any], tuple[Any, str]]:
     return apply
 
 
-def mutate_one_event(seed: int) -> Callable[[list[Any]], tuple[list[Any], str]]:
-    """For a stream: one of its events made odd (chosen by ``seed``), the others as they were."""
+def mutate_one_event(seed: int, among: Callable[[list[Any]], int] = len,
+                     ) -> Callable[[list[Any]], tuple[list[Any], str]]:
+    """For a stream: one of its events made odd (chosen by ``seed`` among the first
+    ``among(events)``), the others as they were."""
 
     def apply(events: list[Any]) -> tuple[list[Any], str]:
-        if not events:
+        if not among(events):
             return events, "unchanged"
-        i = random.Random(seed).randrange(len(events))
+        i = random.Random(seed).randrange(among(events))
         odd, where = mutate(seed)(events[i])
         return [*events[:i], odd, *events[i + 1:]], f"event {i}: {where}"
 

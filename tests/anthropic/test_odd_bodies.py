@@ -7,6 +7,7 @@ span, and the instrumentation does not fail inside.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -17,9 +18,9 @@ from tests._mutate import mutate, mutate_one_event
 from tests._odd import odd_body_failures
 from tests._streaming import lazy_body
 
-from .conftest import make_client
+from .conftest import MESSAGES, make_client
 from .fake_anthropic import FakeAnthropic, httpx
-from .test_messages import _scenarios
+from .test_messages import MODEL, _scenarios
 
 SEEDS = range(150)
 
@@ -54,4 +55,36 @@ def test_an_odd_body_gives_the_same_outcome_and_one_span(name: str, call: Any, c
                                                          caplog: pytest.LogCaptureFixture) -> None:
     failures = odd_body_failures(call, lambda seed: OddAnthropic(seed=seed), make_client, instrumented, caplog,
                                  SEEDS, content)
+    assert not failures, "\n".join(failures)
+
+
+def _async_client(fake: FakeAnthropic) -> Any:
+    return make_client(fake, is_async=True)
+
+
+def _async_create(c: Any) -> Any:
+    return asyncio.run(c.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES))
+
+
+def _async_helper(c: Any) -> Any:
+    async def read() -> Any:
+        async with c.messages.stream(model=MODEL, max_tokens=10, messages=MESSAGES) as stream:
+            kinds = [event.type async for event in stream]
+            return kinds, await stream.get_final_message()
+
+    return asyncio.run(read())
+
+
+def _beta_create(c: Any) -> Any:
+    return c.beta.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
+
+
+MORE = [("async-create", _async_create, _async_client), ("async-helper", _async_helper, _async_client),
+        ("beta-create", _beta_create, make_client)]
+
+
+@pytest.mark.parametrize(("name", "call", "client_of"), MORE, ids=[m[0] for m in MORE])
+def test_more_surfaces_with_an_odd_body(name: str, call: Any, client_of: Any, instrumented: Any,
+                                        caplog: pytest.LogCaptureFixture) -> None:
+    failures = odd_body_failures(call, lambda seed: OddAnthropic(seed=seed), client_of, instrumented, caplog, SEEDS)
     assert not failures, "\n".join(failures)

@@ -7,6 +7,7 @@ also make its one span, and the instrumentation must not fail inside (no interna
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from tests._mutate import mutate, mutate_one_event
 from tests._odd import odd_body_failures
 from tests._streaming import lazy_body
 
+from .conftest import MESSAGES, make_client
 from .fake_openai import FakeOpenAI, httpx
 from .test_errors_and_transparency import _scenarios
 
@@ -29,13 +31,26 @@ class OddOpenAI(FakeOpenAI):
 
     seed: int = 0
     change: str = ""
+    #: ``shared``: an event of those the application would get without the instrumentation (not
+    #: a usage chunk it asked for); ``usage``: a field inside that usage chunk
+    events: str = "any"
 
     def _json(self, payload: dict[str, Any]) -> Any:
         odd, self.change = mutate(self.seed)(payload)
         return super()._json(odd)
 
     def _sse(self, events: list[dict[str, Any]], named: bool = False) -> Any:
-        odd, self.change = mutate_one_event(self.seed)(events)
+        usage_chunk = bool(events) and events[-1].get("choices") == [] and bool(events[-1].get("usage"))
+        if self.events == "usage":
+            if usage_chunk:
+                last, where = mutate(self.seed, inside=("usage",))(events[-1])
+                odd, self.change = [*events[:-1], last], f"the usage chunk: {where}"
+            else:
+                odd, self.change = events, "unchanged (no usage chunk)"
+        elif self.events == "shared":
+            odd, self.change = mutate_one_event(self.seed, lambda e: len(e) - usage_chunk)(events)
+        else:
+            odd, self.change = mutate_one_event(self.seed)(events)
 
         def stream() -> Any:
             for original, event in zip(events, odd, strict=True):
@@ -48,9 +63,52 @@ class OddOpenAI(FakeOpenAI):
 
 
 def _client(fake: FakeOpenAI) -> Any:
-    from .conftest import make_client
-
     return make_client(fake)
+
+
+def _async_client(fake: FakeOpenAI) -> Any:
+    return make_client(fake, is_async=True)
+
+
+def _chat_helper(c: Any) -> Any:
+    with c.chat.completions.stream(model="gpt-4o-mini", messages=MESSAGES) as stream:
+        kinds = [event.type for event in stream]
+        return kinds, stream.get_final_completion()
+
+
+def _responses_helper(c: Any) -> Any:
+    with c.responses.stream(model="gpt-4o-mini", input="hi") as stream:
+        kinds = [event.type for event in stream]
+        return kinds, stream.get_final_response()
+
+
+def _async_chat(c: Any) -> Any:
+    return asyncio.run(c.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES))
+
+
+def _async_stream(c: Any) -> Any:
+    async def read() -> list[Any]:
+        stream = await c.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+        return [chunk async for chunk in stream]
+
+    return asyncio.run(read())
+
+
+def _stream_without_usage(c: Any) -> Any:
+    return list(c.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True))
+
+
+#: More surfaces: the stream helpers, async clients, and a stream whose usage is asked for by
+#: the instrumentation (``stream_usage``) and hidden from the application (what is made odd then:
+#: see ``OddOpenAI.events``).
+MORE = [
+    ("chat-helper", _chat_helper, _client, ""),
+    ("responses-helper", _responses_helper, _client, ""),
+    ("async-chat", _async_chat, _async_client, ""),
+    ("async-stream", _async_stream, _async_client, ""),
+    ("stream-usage-asked", _stream_without_usage, _client, "shared"),
+    ("stream-usage-asked-odd", _stream_without_usage, _client, "usage"),
+]
 
 
 @pytest.mark.parametrize("content", [False, True], ids=["content-off", "content-on"])
@@ -59,4 +117,14 @@ def test_an_odd_body_gives_the_same_outcome_and_one_span(name: str, call: Any, c
                                                          caplog: pytest.LogCaptureFixture) -> None:
     failures = odd_body_failures(call, lambda seed: OddOpenAI(seed=seed), _client, instrumented, caplog, SEEDS,
                                  content)
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize(("name", "call", "client_of", "usage_asked"), MORE, ids=[m[0] for m in MORE])
+def test_more_surfaces_with_an_odd_body(name: str, call: Any, client_of: Any, usage_asked: str, instrumented: Any,
+                                        caplog: pytest.LogCaptureFixture) -> None:
+    """``usage_asked``: the instrumentation asks for the usage (``stream_usage``) and hides its
+    chunk, so the odd event is one both runs get, or a field inside that chunk."""
+    failures = odd_body_failures(call, lambda seed: OddOpenAI(seed=seed, events=usage_asked or "any"), client_of,
+                                 instrumented, caplog, SEEDS, stream_usage=bool(usage_asked))
     assert not failures, "\n".join(failures)
