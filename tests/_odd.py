@@ -13,7 +13,8 @@ from llm_observatory.testing import capture
 
 from ._mutate import mutate
 
-_ADDRESS = re.compile(r" at 0x[0-9a-f]+")
+#: what differs from run to run of the same call: object addresses, and the ids frameworks make up
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def _dump(value: Any) -> Any:
@@ -30,7 +31,7 @@ def _dump(value: Any) -> Any:
 
 def outcome(run: Callable[[], Any]) -> tuple[str, ...]:
     """``run()``'s value, or the exception it raised (type and message), as comparable text:
-    ``repr`` (a NaN equals itself there), without object addresses."""
+    ``repr`` (a NaN equals itself there), without object addresses or made-up ids."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # (the SDK's models warn of the odd types they hold)
         try:
@@ -58,12 +59,14 @@ def internal_errors(caplog: Any) -> list[str]:
 
 
 def odd_failures(make: Callable[[int], tuple[Callable[[], Any], Any]], instrumented: Any, caplog: Any,
-                 seeds: Iterable[int], content: bool = False, stream_usage: bool = False) -> list[str]:
+                 seeds: Iterable[int], content: bool = False, stream_usage: bool = False,
+                 settle: Callable[[], object] | None = None) -> list[str]:
     """For each seed, ``make(seed)`` gives a call to run and the fake API it talks to (its
     ``change`` says what is odd, its ``requests`` what was sent); the call runs with and without
     the instrumentation (capturing ``content`` or not, asking for usage or not). Returned: what
     differs between the two (the outcome, or the requests sent), a span count other than one,
-    and what went wrong inside."""
+    and what went wrong inside. ``settle``, run after the call, ends what a framework left open
+    (as a shutdown does): a span it ends (``llm.unfinished``) is fine only if the call raised."""
     failures: list[str] = []
     seeds = list(seeds)
     with capture():  # (once first, and the price data it starts loading awaited: the same prices for every case)
@@ -74,6 +77,8 @@ def odd_failures(make: Callable[[int], tuple[Callable[[], Any], Any]], instrumen
         run, fake = make(seed)
         with capture(capture_content=content, stream_usage=stream_usage) as cap:
             traced = outcome(run)
+            if settle is not None:
+                settle()
         spans = cap.spans()
         errors = internal_errors(caplog)
         instrumented.uninstrument()
@@ -90,6 +95,8 @@ def odd_failures(make: Callable[[int], tuple[Callable[[], Any], Any]], instrumen
             failures.append(f"{where}: sent {sent} instrumented, {plain_sent} not")
         if len(spans) != 1:
             failures.append(f"{where}: {len(spans)} spans")
+        if traced[0] != "raised" and any((s.attributes or {}).get("llm.unfinished") for s in spans):
+            failures.append(f"{where}: the call returned, but its span was left open")
         failures += [f"{where}: {error}" for error in errors]
     return failures
 
@@ -100,7 +107,7 @@ def _bodies(fake: Any) -> str:
 
 def odd_body_failures(call: Callable[[Any], Any], fake_of: Callable[[int], Any], client_of: Callable[[Any], Any],
                       instrumented: Any, caplog: Any, seeds: Iterable[int], content: bool = False,
-                      stream_usage: bool = False) -> list[str]:
+                      stream_usage: bool = False, settle: Callable[[], object] | None = None) -> list[str]:
     """:func:`odd_failures` for one ``call`` on a client (``client_of``) of a fake API that makes
     its answer odd by the seed (``fake_of``)."""
 
@@ -108,7 +115,7 @@ def odd_body_failures(call: Callable[[Any], Any], fake_of: Callable[[int], Any],
         fake = fake_of(seed)
         return (lambda: call(client_of(fake))), fake
 
-    return odd_failures(make, instrumented, caplog, seeds, content, stream_usage)
+    return odd_failures(make, instrumented, caplog, seeds, content, stream_usage, settle)
 
 
 def odd_request_failures(method: Callable[[Any], Any], kwargs: dict[str, Any], fake_of: Callable[[], Any],
