@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import warnings
@@ -95,10 +96,40 @@ def odd_failures(make: Callable[[int], tuple[Callable[[], Any], Any]], instrumen
             failures.append(f"{where}: sent {sent} instrumented, {plain_sent} not")
         if len(spans) != 1:
             failures.append(f"{where}: {len(spans)} spans")
+        failures += [f"{where}: {problem}" for problem in _schema_problems(spans)]
         if traced[0] != "raised" and any((s.attributes or {}).get("llm.unfinished") for s in spans):
             failures.append(f"{where}: the call returned, but its span was left open")
         failures += [f"{where}: {error}" for error in errors]
     return failures
+
+
+_SCHEMAS = {"gen_ai.input.messages": "input", "gen_ai.output.messages": "output",
+            "gen_ai.system_instructions": "system"}
+
+
+_validators: dict[str, Any] = {}
+
+
+def _schema_problems(spans: Any) -> list[str]:
+    """Content attributes that do not validate against the GenAI message schemas."""
+    import jsonschema
+
+    if not _validators:  # (built once: jsonschema.validate checks and compiles its schema each time)
+        from tests.openai.schema import INPUT_MESSAGES, OUTPUT_MESSAGES, SYSTEM_INSTRUCTIONS
+
+        for kind, schema in (("input", INPUT_MESSAGES), ("output", OUTPUT_MESSAGES), ("system", SYSTEM_INSTRUCTIONS)):
+            _validators[kind] = jsonschema.validators.validator_for(schema)(schema)
+    problems = []
+    for span in spans:
+        for key, kind in _SCHEMAS.items():
+            value = (span.attributes or {}).get(key)
+            if value is None:
+                continue
+            try:
+                _validators[kind].validate(json.loads(value))
+            except (ValueError, jsonschema.ValidationError) as exc:
+                problems.append(f"{key} is not schema-valid: {str(exc).splitlines()[0]}")
+    return problems
 
 
 def _bodies(fake: Any) -> str:

@@ -29,45 +29,59 @@ def items(value: Any) -> Any:
     return value if isinstance(value, (list, tuple)) else ()
 
 
+def _text(value: Any) -> str:
+    """A string where the schema has one: an odd value (a number, a list, ``None``) as its text."""
+    if type(value) is str:
+        return value
+    return "" if value is None else str(value)
+
+
+def _id(value: Any) -> str | None:
+    return value if value is None or type(value) is str else str(value)
+
+
 def text_part(content: str) -> dict[str, Any]:
-    return {"type": "text", "content": content}
+    return {"type": "text", "content": _text(content)}
 
 
 def reasoning_part(content: str) -> dict[str, Any]:
-    return {"type": "reasoning", "content": content}
+    return {"type": "reasoning", "content": _text(content)}
 
 
 def tool_call_part(call_id: str | None, name: str, arguments: Any) -> dict[str, Any]:
-    return {"type": "tool_call", "id": call_id, "name": name, "arguments": parse_arguments(arguments)}
+    return {"type": "tool_call", "id": _id(call_id), "name": _text(name), "arguments": parse_arguments(arguments)}
 
 
 def tool_call_response_part(call_id: str | None, response: Any) -> dict[str, Any]:
-    return {"type": "tool_call_response", "id": call_id, "response": response}
+    return {"type": "tool_call_response", "id": _id(call_id), "response": response}
 
 
 def uri_part(uri: str, modality: str, mime_type: str | None = None) -> dict[str, Any]:
-    part: dict[str, Any] = {"type": "uri", "modality": modality, "uri": uri}
+    part: dict[str, Any] = {"type": "uri", "modality": modality, "uri": _text(uri)}
     if mime_type:
-        part["mime_type"] = mime_type
+        part["mime_type"] = _text(mime_type)
     return part
 
 
 def blob_part(content: str | bytes, modality: str, mime_type: str | None = None) -> dict[str, Any]:
     if isinstance(content, bytes):
         content = base64.b64encode(content).decode("ascii")
-    part: dict[str, Any] = {"type": "blob", "modality": modality, "content": content}
+    part: dict[str, Any] = {"type": "blob", "modality": modality, "content": _text(content)}
     if mime_type:
-        part["mime_type"] = mime_type
+        part["mime_type"] = _text(mime_type)
     return part
 
 
 def message(role: str, parts: list[dict[str, Any]], name: str | None = None,
             finish_reason: str | None = None) -> dict[str, Any]:
-    msg: dict[str, Any] = {"role": role, "parts": parts}
+    """A message of the schema; every field it has a string for is one (an odd role or name, an
+    API's or a caller's, is written as its text; no role at all as ``user``)."""
+    msg: dict[str, Any] = {"role": role if type(role) is str else "user" if role is None else str(role),
+                           "parts": parts}
     if name:
-        msg["name"] = name
+        msg["name"] = _text(name)
     if finish_reason is not None:
-        msg["finish_reason"] = finish_reason
+        msg["finish_reason"] = _text(finish_reason)
     return msg
 
 
