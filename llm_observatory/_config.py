@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -111,8 +112,15 @@ def _parse_positive_int(raw: str) -> int:
 
 def _parse_positive_float(raw: str) -> float:
     value = float(raw)
-    if value <= 0:
+    if not 0 < value < math.inf:  # (NaN fails this too)
         raise ValueError(f"expected a positive number, got {raw!r}")
+    return value
+
+
+def _parse_ratio(raw: str) -> float:
+    value = float(raw)
+    if not 0 <= value <= 1:  # (NaN fails this too)
+        raise ValueError(f"expected a ratio from 0 to 1, got {raw!r}")
     return value
 
 
@@ -207,12 +215,12 @@ class Options:
         "capture is on). Code: a mapping of RedactionOptions. See docs/privacy.md.",
     )
     sampling: Any = _option(
-        None, "LLM_OBSERVATORY_SAMPLING", parse=float,
+        None, "LLM_OBSERVATORY_SAMPLING", parse=_parse_ratio,
         doc="Head sampling: a ratio (env or code), or a Sampler or rules mapping (code). "
         "Unset: `OTEL_TRACES_SAMPLER`, else everything. See docs/sampling.md.",
     )
     tail_sampling: Any = _option(
-        None, "LLM_OBSERVATORY_TAIL_SAMPLING", parse=float,
+        None, "LLM_OBSERVATORY_TAIL_SAMPLING", parse=_parse_ratio,
         doc="In-process tail sampling: the ratio of ordinary traces kept (errors, slow and expensive "
         "traces are always kept). Code: a mapping of TailSamplingOptions. See docs/sampling.md.",
     )
