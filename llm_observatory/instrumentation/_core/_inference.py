@@ -370,7 +370,7 @@ class Inference:
             attrs[sc.LLM_INFERENCE_DELEGATED_TO] = slot.provider or ""
             self._finish_delegated(span, attrs, error, sequences)
             return
-        # (each an int >= 0 or None, whatever the provider sent: see count)
+        # (each an int >= 0 or None, whatever the provider sent: see token_count)
         input_tokens, output_tokens = token_count(self.input_tokens), token_count(self.output_tokens)
         cache_read, cache_write = token_count(self.cache_read_tokens), token_count(self.cache_write_tokens)
         if (input_tokens is None or output_tokens is None) and self.estimate is not None:
