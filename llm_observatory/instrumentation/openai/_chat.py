@@ -101,13 +101,13 @@ class ChatHandler(SdkHandler):
             max_tokens = kwargs.get("max_completion_tokens")
             if not given(max_tokens):
                 max_tokens = kwargs.get("max_tokens")
-            if given(max_tokens):
+            if type(max_tokens) is int:  # (an odd argument is sent, not recorded)
                 attrs[sc.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
             n = choice_count(kwargs.get("n"))
             if n is not None and n != 1:
                 attrs[sc.GEN_AI_REQUEST_CHOICE_COUNT] = n
             effort = kwargs.get("reasoning_effort")
-            if given(effort):
+            if isinstance(effort, str):
                 attrs[sc.GEN_AI_REQUEST_REASONING_LEVEL] = effort
             kind = output_type(kwargs.get("response_format"))
             if kind:

@@ -12,7 +12,7 @@ from .._core._inference import Inference
 from .._core._messages import items, message, text_part
 from .._core._sdk import SdkHandler, choice_count
 from .._core._telemetry import Telemetry
-from ._common import client_info, common_request_attributes, given, readable
+from ._common import client_info, common_request_attributes, readable
 
 
 class EmbeddingsHandler(SdkHandler):
@@ -22,11 +22,12 @@ class EmbeddingsHandler(SdkHandler):
         provider, address, port = client_info(instance)
         model = kwargs.get("model")
         attrs: dict[str, Any] = {}
+        # (each attribute of its conventional type only: an odd argument is sent, not recorded)
         fmt = kwargs.get("encoding_format")
-        if given(fmt):
+        if isinstance(fmt, str):
             attrs[sc.GEN_AI_REQUEST_ENCODING_FORMATS] = [fmt]
         dims = kwargs.get("dimensions")
-        if given(dims):
+        if type(dims) is int:
             attrs[sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = dims
         return Inference(tel, sc.Operation.EMBEDDINGS, provider, model if isinstance(model, str) else None,
                          server_address=address, server_port=port, attributes=attrs)
@@ -57,9 +58,9 @@ class CompletionsHandler(SdkHandler):
         model = kwargs.get("model")
         attrs: dict[str, Any] = {}
         common_request_attributes(kwargs, attrs)
-        for key, attr in (("max_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),):
-            if given(kwargs.get(key)):
-                attrs[attr] = kwargs[key]
+        max_tokens = kwargs.get("max_tokens")
+        if type(max_tokens) is int:
+            attrs[sc.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
         n = choice_count(kwargs.get("n"))
         if n is not None and n != 1:
             attrs[sc.GEN_AI_REQUEST_CHOICE_COUNT] = n

@@ -141,15 +141,16 @@ class ResponsesHandler(SdkHandler):
         model = kwargs.get("model")
         attrs: dict[str, Any] = {sc.OPENAI_API_TYPE: "responses"}
         common_request_attributes(kwargs, attrs)
+        # (each attribute of its conventional type only: an odd argument is sent, not recorded)
         max_tokens = kwargs.get("max_output_tokens")
-        if given(max_tokens):
+        if type(max_tokens) is int:
             attrs[sc.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
         previous = kwargs.get("previous_response_id")
-        if given(previous):
+        if isinstance(previous, str):
             attrs[sc.GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID] = previous
         reasoning = kwargs.get("reasoning")
         effort = field(reasoning, "effort") if given(reasoning) else None
-        if effort:
+        if effort and isinstance(effort, str):
             attrs[sc.GEN_AI_REQUEST_REASONING_LEVEL] = effort
         text = kwargs.get("text")
         fmt = field(field(text, "format"), "type") if given(text) else None
