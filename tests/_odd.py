@@ -1,4 +1,6 @@
-"""What an application gets from a call, in a form two runs can be compared by (see ``_mutate``)."""
+"""Differential runs on odd input (see ``_mutate``): the same call with and without the
+instrumentation, what the application gets from each in a form the two can be compared by, and
+what went wrong inside (internal errors, OpenTelemetry warnings, schema-invalid content)."""
 
 from __future__ import annotations
 
