@@ -88,3 +88,15 @@ def test_more_surfaces_with_an_odd_body(name: str, call: Any, client_of: Any, in
                                         caplog: pytest.LogCaptureFixture) -> None:
     failures = odd_body_failures(call, lambda seed: OddAnthropic(seed=seed), client_of, instrumented, caplog, SEEDS)
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("content", [False, True], ids=["content-off", "content-on"])
+@pytest.mark.parametrize("name", ["create", "stream", "helper"])
+def test_an_odd_body_with_thinking_and_tool_use(name: str, content: bool, instrumented: Any,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    """Answers with a thinking block and a tool use (streamed as JSON deltas)."""
+    call = dict(_scenarios())[name]
+    failures = odd_body_failures(
+        call, lambda seed: OddAnthropic(seed=seed, thinking="Look it up.", tool_use=("toolu_1", "lookup", {"order": 7})),
+        make_client, instrumented, caplog, SEEDS, content)
+    assert not failures, "\n".join(failures)

@@ -128,3 +128,17 @@ def test_more_surfaces_with_an_odd_body(name: str, call: Any, client_of: Any, us
     failures = odd_body_failures(call, lambda seed: OddOpenAI(seed=seed, events=usage_asked or "any"), client_of,
                                  instrumented, caplog, SEEDS, stream_usage=bool(usage_asked))
     assert not failures, "\n".join(failures)
+
+
+TOOL_CALLS = [("call_1", "lookup", '{"order": 7}'), ("call_2", "refund", '{"order": 7, "amount": 12.5}')]
+
+
+@pytest.mark.parametrize("content", [False, True], ids=["content-off", "content-on"])
+@pytest.mark.parametrize("name", ["chat", "stream"])
+def test_an_odd_body_with_tool_calls(name: str, content: bool, instrumented: Any,
+                                     caplog: pytest.LogCaptureFixture) -> None:
+    """Answers with two tool calls (streamed as argument deltas): odd ids, names, indexes, deltas."""
+    call = dict(_scenarios())[name]
+    failures = odd_body_failures(call, lambda seed: OddOpenAI(seed=seed, tool_calls=TOOL_CALLS), _client,
+                                 instrumented, caplog, SEEDS, content)
+    assert not failures, "\n".join(failures)
