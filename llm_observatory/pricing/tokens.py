@@ -75,8 +75,9 @@ _OPENAI = ("openai", "azure.ai.openai")
 
 
 def encoding_name_for(model: str) -> str:
-    """The tiktoken encoding of an OpenAI model name (dated ids and prefixes included)."""
-    name = model.lower().rsplit("/", 1)[-1]
+    """The tiktoken encoding of an OpenAI model name (dated ids and prefixes included; an odd
+    model, not a string, as an unknown name)."""
+    name = (model if isinstance(model, str) else "").lower().rsplit("/", 1)[-1]
     if name.startswith("ft:"):
         name = name[3:]
     return "o200k_base" if name.startswith(_O200K_PREFIXES) else "cl100k_base"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests._mutate import mutate, mutate_one_event
-from tests._odd import odd_body_failures
+from tests._odd import odd_body_failures, odd_failures
 from tests._streaming import lazy_body
 
 from .conftest import MESSAGES, make_client
@@ -106,6 +106,8 @@ MORE = [
     ("responses-helper", _responses_helper, _client, ""),
     ("async-chat", _async_chat, _async_client, ""),
     ("async-stream", _async_stream, _async_client, ""),
+    ("completions-stream", lambda c: list(c.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say hi",
+                                                               stream=True)), _client, ""),
     ("stream-usage-asked", _stream_without_usage, _client, "shared"),
     ("stream-usage-asked-odd", _stream_without_usage, _client, "usage"),
 ]
@@ -141,4 +143,36 @@ def test_an_odd_body_with_tool_calls(name: str, content: bool, instrumented: Any
     call = dict(_scenarios())[name]
     failures = odd_body_failures(call, lambda seed: OddOpenAI(seed=seed, tool_calls=TOOL_CALLS), _client,
                                  instrumented, caplog, SEEDS, content)
+    assert not failures, "\n".join(failures)
+
+
+@dataclass
+class OddIndexOpenAI(FakeOpenAI):
+    """The fake API, every choice of its streams numbered ``index`` (a number no API sends)."""
+
+    index: Any = 0
+    change: str = ""
+
+    def _sse(self, events: list[dict[str, Any]], named: bool = False) -> Any:
+        for event in events:
+            for choice in event.get("choices") or ():
+                choice["index"] = self.index
+        self.change = f"every choice's index = {self.index!r}"
+        return super()._sse(events, named)
+
+
+@pytest.mark.parametrize("content", [False, True], ids=["content-off", "content-on"])
+@pytest.mark.parametrize("index", [2**40, -5, "0", 1.0], ids=["huge", "negative", "str", "float"])
+@pytest.mark.parametrize("name", ["stream", "completions-stream"])
+def test_a_stream_s_choice_index_out_of_range_sizes_nothing(name: str, index: Any, content: bool, instrumented: Any,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """A stream's choices are listed by their index: one out of the API's range (2**40 once made
+    a list that long) is left out, as a choice of an odd type is."""
+    call = _stream_without_usage if name == "stream" else dict((m[0], m[1]) for m in MORE)["completions-stream"]
+
+    def make(seed: int) -> tuple[Any, Any]:
+        fake = OddIndexOpenAI(index=index)
+        return (lambda: call(_client(fake))), fake
+
+    failures = odd_failures(make, instrumented, caplog, [0], content)
     assert not failures, "\n".join(failures)

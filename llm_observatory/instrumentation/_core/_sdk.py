@@ -29,6 +29,12 @@ def choice_count(n: Any) -> int | None:
     return n if type(n) is int and 1 <= n <= MAX_CHOICES else None
 
 
+def choice_index(index: Any) -> int | None:
+    """A streamed choice's index, when it is one (an int from 0 to :data:`MAX_CHOICES` - 1): the
+    choices are listed by it, so an odd one (``2**40``) must not size that list."""
+    return index if type(index) is int and 0 <= index < MAX_CHOICES else None
+
+
 _SEQUENCES = (list, tuple, str, dict)
 
 

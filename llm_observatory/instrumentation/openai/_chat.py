@@ -10,7 +10,7 @@ from ... import semconv as sc
 from ...pricing import tokens
 from .._core._inference import Inference
 from .._core._messages import field, items, message, text_part, tool_call_part
-from .._core._sdk import SdkHandler, choice_count
+from .._core._sdk import SdkHandler, choice_count, choice_index
 from .._core._telemetry import Telemetry
 from . import _messages as msgs
 from ._common import (
@@ -229,8 +229,8 @@ class ChatStreamAccumulator:
             if usage is not None:
                 self.spilled_usage = usage
             for choice in items(getattr(chunk, "choices", None)):
-                reason, index = getattr(choice, "finish_reason", None), getattr(choice, "index", None)
-                if reason is not None and type(index) is int:
+                reason, index = getattr(choice, "finish_reason", None), choice_index(getattr(choice, "index", None))
+                if reason is not None and index is not None:
                     reasons[index] = reason
         if inference.tel.capture_content or inference.estimate is not None:  # either may need them
             _pieces(chunks, self.texts, self.tools)
@@ -249,8 +249,8 @@ class ChatStreamAccumulator:
                     set_usage(inference, usage)  # the last one sent (some servers send a running count)
                     usage_seen = True
             for choice in items(getattr(chunk, "choices", None)):
-                reason, index = getattr(choice, "finish_reason", None), getattr(choice, "index", None)
-                if reason is not None and type(index) is int and index not in reasons:
+                reason, index = getattr(choice, "finish_reason", None), choice_index(getattr(choice, "index", None))
+                if reason is not None and index is not None and index not in reasons:
                     reasons[index] = reason
             if len(reasons) >= wanted:
                 break  # any usage comes with or after the last finish reason
@@ -296,9 +296,9 @@ def _pieces(chunks: list[Any], texts: dict[int, list[str]], tools: dict[int, dic
     (a choice without an int index, a text that is not a string) is left out."""
     for chunk in chunks:
         for choice in items(getattr(chunk, "choices", None)):
-            index = getattr(choice, "index", None)
+            index = choice_index(getattr(choice, "index", None))
             delta = getattr(choice, "delta", None)
-            if delta is None or type(index) is not int:
+            if delta is None or index is None:
                 continue
             text = getattr(delta, "content", None)
             if text and isinstance(text, str):

@@ -10,7 +10,7 @@ from ... import semconv as sc
 from ...pricing import tokens
 from .._core._inference import Inference
 from .._core._messages import items, message, text_part
-from .._core._sdk import SdkHandler, choice_count
+from .._core._sdk import SdkHandler, choice_count, choice_index
 from .._core._telemetry import Telemetry
 from ._common import client_info, common_request_attributes, readable
 
@@ -121,10 +121,14 @@ class _CompletionChunks:
                 inference.input_tokens = getattr(usage, "prompt_tokens", None)
                 inference.output_tokens = getattr(usage, "completion_tokens", None)
             for choice in items(getattr(chunk, "choices", None)):
-                if choice.finish_reason:
-                    reasons[choice.index] = choice.finish_reason
-                if choice.text:
-                    texts.setdefault(choice.index, []).append(choice.text)
+                index = choice_index(getattr(choice, "index", None))
+                if index is None:
+                    continue
+                reason, text = getattr(choice, "finish_reason", None), getattr(choice, "text", None)
+                if reason:
+                    reasons[index] = reason
+                if text and isinstance(text, str):
+                    texts.setdefault(index, []).append(text)
 
     def finish(self, chunks: list[Any]) -> None:
         self.spill(chunks)
