@@ -85,6 +85,14 @@ def message(role: str, parts: list[dict[str, Any]], name: str | None = None,
     return msg
 
 
+def output_finish_reason(reason: Any, names: Mapping[str, str]) -> str:
+    """A finish reason as an output message gives it (the schema's name for it, from the provider's
+    own ``names``): ``error`` where none, or an odd one (not a string), came."""
+    if not reason or not isinstance(reason, str):
+        return "error"
+    return names.get(reason, reason)
+
+
 def parse_arguments(arguments: Any) -> Any:
     """Tool-call arguments as an object when they are a JSON string, else unchanged."""
     if isinstance(arguments, str):

@@ -12,7 +12,7 @@ from ... import semconv as sc
 from ...pricing import tokens
 from .._core._guard import report
 from .._core._inference import Inference, token_count
-from .._core._messages import field, message, text_part, tool_call_part
+from .._core._messages import field, message, output_finish_reason, text_part, tool_call_part
 from .._core._sdk import SdkHandler, given, param, readable, server_of, stop_sequences
 from .._core._stream import trace_stream
 from .._core._telemetry import Telemetry
@@ -102,9 +102,8 @@ def record_message(inference: Inference, msg: Any) -> None:
     set_stop_reason(inference, reason)
     set_usage(inference, getattr(msg, "usage", None))
     if inference.tel.capture_content:
-        final = content.OUTPUT_FINISH_REASONS.get(reason, reason) if isinstance(reason, str) else "error"
         inference.output_messages = [message("assistant", content.parts(getattr(msg, "content", None)),
-                                             finish_reason=final)]
+                                             finish_reason=output_finish_reason(reason, content.OUTPUT_FINISH_REASONS))]
 
 
 _REAL = (int, float)
@@ -319,8 +318,8 @@ class MessageEvents:
                     parts.append({"type": "reasoning", "content": joined})
                 elif kind in ("tool_use", "server_tool_use"):
                     parts.append(tool_call_part(block_id, name or "", joined))
-            final = content.OUTPUT_FINISH_REASONS.get(reason, reason) if reason else "error"
-            inference.output_messages = [message("assistant", parts, finish_reason=final)]
+            inference.output_messages = [message("assistant", parts, finish_reason=output_finish_reason(
+                reason, content.OUTPUT_FINISH_REASONS))]
 
 
 class CountTokensHandler(SdkHandler):

@@ -9,7 +9,7 @@ from openai import AsyncStream, Stream
 from ... import semconv as sc
 from ...pricing import tokens
 from .._core._inference import Inference
-from .._core._messages import field, items, message, text_part, tool_call_part
+from .._core._messages import field, items, message, output_finish_reason, text_part, tool_call_part
 from .._core._sdk import SdkHandler, choice_count, choice_index
 from .._core._telemetry import Telemetry
 from . import _messages as msgs
@@ -177,7 +177,8 @@ def record_completion(inference: Inference, response: Any) -> None:
             parts += msgs.tool_calls_parts(getattr(m, "tool_calls", None))
             role = getattr(m, "role", None)
             out.append(message(role if isinstance(role, str) and role else "assistant", parts,
-                               finish_reason=msgs.output_finish_reason(getattr(c, "finish_reason", None))))
+                               finish_reason=output_finish_reason(getattr(c, "finish_reason", None),
+                                                                  msgs.OUTPUT_FINISH_REASON)))
         inference.output_messages = out
 
 
@@ -285,7 +286,8 @@ class ChatStreamAccumulator:
                 parts = [text_part("".join(texts[i]))] if i in texts else []
                 for slot in tools.get(i, {}).values():
                     parts.append(tool_call_part(slot[0], slot[1], "".join(slot[2])))
-                out.append(message("assistant", parts, finish_reason=msgs.output_finish_reason(reasons.get(i))))
+                out.append(message("assistant", parts,
+                                   finish_reason=output_finish_reason(reasons.get(i), msgs.OUTPUT_FINISH_REASON)))
             inference.output_messages = out
 
 

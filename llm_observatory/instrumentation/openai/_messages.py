@@ -122,13 +122,6 @@ def message_texts(messages: Iterable[Any]) -> list[list[str]]:
 OUTPUT_FINISH_REASON = {"tool_calls": "tool_call", "function_call": "tool_call"}
 
 
-def output_finish_reason(reason: Any) -> str:
-    """A choice's finish reason as an output message gives it: ``error`` where none (or an odd one) came."""
-    if not reason or not isinstance(reason, str):
-        return "error"
-    return OUTPUT_FINISH_REASON.get(reason, reason)
-
-
 def tool_definitions(tools: Iterable[Any], with_details: bool) -> list[dict[str, Any]]:
     """Tool definitions: name and type always; description and parameters only with content on."""
     out = []

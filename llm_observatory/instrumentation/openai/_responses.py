@@ -10,7 +10,16 @@ from openai import AsyncStream, Stream
 from ... import semconv as sc
 from ...pricing import tokens
 from .._core._inference import Inference
-from .._core._messages import field, items, message, reasoning_part, text_part, tool_call_part, tool_call_response_part
+from .._core._messages import (
+    field,
+    items,
+    message,
+    output_finish_reason,
+    reasoning_part,
+    text_part,
+    tool_call_part,
+    tool_call_response_part,
+)
 from .._core._sdk import SdkHandler
 from .._core._telemetry import Telemetry
 from . import _messages as msgs
@@ -91,14 +100,14 @@ def output_messages(response: Any, reason: str | None) -> list[dict[str, Any]]:
             parts.append(tool_call_part(getattr(item, "call_id", None), getattr(item, "name", ""),
                                         getattr(item, "arguments", None)))
         elif kind == "reasoning":
-            summary = " ".join(getattr(s, "text", "") for s in items(getattr(item, "summary", None)))
+            texts = (getattr(s, "text", "") for s in items(getattr(item, "summary", None)))
+            summary = " ".join(t for t in texts if isinstance(t, str))
             if summary:
                 parts.append(reasoning_part(summary))
         elif kind:
             parts.append({"type": "server_tool_call", "id": getattr(item, "id", None), "name": kind,
                           "server_tool_call": {"type": kind}})
-    final = reason or "error"
-    return [message("assistant", parts, finish_reason=msgs.OUTPUT_FINISH_REASON.get(final, final))]
+    return [message("assistant", parts, finish_reason=output_finish_reason(reason, msgs.OUTPUT_FINISH_REASON))]
 
 
 def record_response(inference: Inference, response: Any) -> None:
