@@ -69,6 +69,7 @@ def _fields(usage: Any) -> Any:
 
 
 _NOT_PYDANTIC = object()
+_DETAILS = ("cache_creation", "server_tool_use", "output_tokens_details", "speed")
 
 
 def set_usage_details(inference: Inference, usage: Any) -> None:
@@ -77,13 +78,19 @@ def set_usage_details(inference: Inference, usage: Any) -> None:
     speed the call ran at (``fast`` mode is priced higher)."""
     # (an SDK older than these fields keeps them as dicts, or as extras)
     usage = _fields(usage)
-    inference.add_extra_usage(
-        cache_write_1h_tokens=field(field(usage, "cache_creation"), "ephemeral_1h_input_tokens"),
-        web_searches=field(field(usage, "server_tool_use"), "web_search_requests"))
-    thinking = field(field(usage, "output_tokens_details"), "thinking_tokens")
+    if type(usage) is dict:
+        get = usage.get
+        cache, tools, details, speed = get("cache_creation"), get("server_tool_use"), \
+            get("output_tokens_details"), get("speed")
+    else:
+        cache, tools, details, speed = (field(usage, name) for name in _DETAILS)
+    one_hour = None if cache is None else field(cache, "ephemeral_1h_input_tokens")
+    searches = None if tools is None else field(tools, "web_search_requests")
+    if one_hour or searches:
+        inference.add_extra_usage(cache_write_1h_tokens=one_hour, web_searches=searches)
+    thinking = None if details is None else field(details, "thinking_tokens")
     if isinstance(thinking, int):
         inference.reasoning_tokens = thinking
-    speed = field(usage, "speed")
     if isinstance(speed, str) and speed != "standard":
         inference.attributes[sc.ANTHROPIC_RESPONSE_SPEED] = speed
         inference.price_variant = ("speed", speed)
