@@ -9,7 +9,7 @@ Two ways, chosen per stream by :func:`trace_stream`:
 * **Proxy** (anything else): a :class:`wrapt.BaseObjectProxy` (wrapt 1: ``ObjectProxy``), so
   ``isinstance(proxy, Stream)`` stays true and every attribute is the stream's own.
 
-On its way through, a chunk is only timed and kept (a reference in a list or a ring, ~15
+On its way through, a chunk is only timed and kept (a reference in a list or a ring, ~20
 bytecodes in a sync stream, ~25 in an async one). The adapter's handler reads the kept chunks
 once, when the stream ends, and most often needs only the first and the last few. A long stream
 is read in batches: every :data:`SPILL_AT` chunks, the handler digests the older ones
