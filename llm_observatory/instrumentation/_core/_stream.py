@@ -88,7 +88,7 @@ class ChunkHandler(Protocol):
 
 
 class _State:
-    __slots__ = ("_once", "exhausted", "handler", "inference", "iterator", "kept", "ring", "spilled", "stamps")
+    __slots__ = ("_once", "exhausted", "handler", "inference", "iterator", "kept", "ring", "stamps")
 
     def __init__(self, inference: Inference, handler: ChunkHandler) -> None:
         self.inference = inference
@@ -98,10 +98,9 @@ class _State:
         #: the chunks the user saw, not yet spilled
         self.kept: list[Any] = []
         #: the time each chunk the user saw passed (``perf_counter_ns()``; ~40 bytes a chunk: ints
-        #: in a list, as an ``array`` of them, a fifth the size, took ~1,000 more instructions a chunk)
+        #: in a list, as an ``array`` of them, a fifth the size, took ~1,000 more instructions a chunk);
+        #: one a chunk, so also their count, the spilled and the forgotten ones included
         self.stamps = inference.stamps = []
-        #: chunks already digested by the handler and let go
-        self.spilled = 0
         #: with a handler's ``window``: the last chunks after the first (``kept`` holds the first)
         window = getattr(handler, "window", 0)
         self.ring: deque[Any] | None = deque(maxlen=window) if window else None
@@ -128,7 +127,6 @@ class _State:
         kept = self.kept
         older = kept[:-1]
         del kept[:-1]
-        self.spilled += len(older)
         if not self.inference.done:
             try:
                 self.handler.spill(older)
@@ -152,7 +150,7 @@ class _State:
             # (in the interpreter's teardown the exporters are gone, and the threads our end
             # could wait for, such as a tokenizer's loader, are stopped: it could only hang)
             return False
-        inference.chunks = len(self.stamps) if ring is not None else self.spilled + len(chunks)
+        inference.chunks = len(self.stamps)
         try:
             self.handler.finish(chunks)
         except Exception as exc:
