@@ -1,12 +1,18 @@
 """A fake Anthropic API for tests: an httpx transport handler answering in the real wire shapes.
 
 Messages (plain and streamed as ``message_start`` / ``content_block_*`` / ``message_delta`` /
-``message_stop`` events), tool use, thinking, prompt-cache usage, ``count_tokens``, and error bodies.
+``message_stop`` events), tool use, thinking, prompt-cache usage, ``count_tokens``, and error bodies;
+streamed as server-sent events (the first-party API and Vertex AI) or, for Bedrock, as AWS event
+stream frames (``application/vnd.amazon.eventstream``: each event base64-encoded in a ``chunk``
+frame, an error as an ``exception`` frame).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +45,11 @@ class FakeAnthropic:
     speed_on_delta: bool = False
     fail_status: int | None = None
     cut_after_events: int | None = None
+    #: after this many events, an error where the next event would be: the API's ``error`` event
+    #: (an ``overloaded_error``), or a Bedrock ``exception`` frame (a ``throttlingException``)
+    error_after_events: int | None = None
+    #: the wire a stream comes over: ``None`` (the first-party API), ``"vertex"`` or ``"bedrock"``
+    cloud: str | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -59,7 +70,8 @@ class FakeAnthropic:
                 "type": kinds.get(self.fail_status, "api_error"), "message": f"error {self.fail_status}"}})
         if request.url.path.endswith("/count_tokens"):
             return httpx.Response(200, json={"input_tokens": self.input_tokens})
-        if body.get("stream"):
+        # (Bedrock and Vertex take ``stream`` out of the body and into the path)
+        if body.get("stream") or request.url.path.endswith(("/invoke-with-response-stream", ":streamRawPredict")):
             return self._sse(self._events())
         return httpx.Response(200, json=self._message(), headers={"request-id": "req_011"})
 
@@ -134,13 +146,58 @@ class FakeAnthropic:
         return events
 
     def _sse(self, events: list[dict[str, Any]]) -> Any:
-        cut = self.cut_after_events
+        return self.stream_of([(event["type"], event) for event in events])
+
+    def stream_of(self, events: list[tuple[str, Any]]) -> Any:
+        """A streamed response of ``(name, event)`` pairs over this fake's wire, cut or failed
+        after ``cut_after_events`` or ``error_after_events``."""
+        cut, error_after = self.cut_after_events, self.error_after_events
+        bedrock = self.cloud == "bedrock"
+        encode = _bedrock_frame if bedrock else _sse_event
+
+        if bedrock:  # (Bedrock sends no pings)
+            events = [(name, event) for name, event in events if name != "ping"]
 
         def chunks() -> Any:
-            for i, event in enumerate(events):
+            for i, (name, event) in enumerate(events):
                 if cut is not None and i >= cut:
                     raise httpx.ReadError("connection reset by peer")
-                yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+                if error_after is not None and i >= error_after:
+                    yield _bedrock_exception(*THROTTLED) if bedrock else _sse_event("error", OVERLOADED)
+                    return
+                yield encode(name, event)
 
-        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=lazy_body(httpx, chunks()))
+        content_type = "application/vnd.amazon.eventstream" if bedrock else "text/event-stream"
+        return httpx.Response(200, headers={"content-type": content_type}, stream=lazy_body(httpx, chunks()))
+
+
+#: The error events of a stream that fails mid-way: the API's, and Bedrock's (type, message).
+OVERLOADED = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+THROTTLED = ("throttlingException", "Too many tokens, please wait before trying again.")
+
+
+def _sse_event(name: str, event: Any) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(event)}\n\n".encode()
+
+
+def _aws_frame(headers: dict[str, str], payload: bytes) -> bytes:
+    """One AWS event stream message: its prelude (total and headers' lengths, their CRC32), its
+    headers (string values), its payload, and the CRC32 of all of it."""
+    encoded = b"".join(struct.pack("!B", len(k)) + k + b"\x07" + struct.pack("!H", len(v)) + v
+                       for k, v in ((k.encode(), v.encode()) for k, v in headers.items()))
+    prelude = struct.pack("!II", 12 + len(encoded) + len(payload) + 4, len(encoded))
+    message = prelude + struct.pack("!I", binascii.crc32(prelude)) + encoded + payload
+    return message + struct.pack("!I", binascii.crc32(message))
+
+
+def _bedrock_frame(name: str, event: Any) -> bytes:
+    """A Bedrock ``chunk`` event carrying one Messages API event, base64-encoded JSON."""
+    data = base64.b64encode(json.dumps(event).encode()).decode()
+    return _aws_frame({":event-type": "chunk", ":content-type": "application/json", ":message-type": "event"},
+                      json.dumps({"bytes": data}).encode())
+
+
+def _bedrock_exception(kind: str, message: str) -> bytes:
+    return _aws_frame({":exception-type": kind, ":content-type": "application/json", ":message-type": "exception"},
+                      json.dumps({"message": message}).encode())
 

@@ -16,7 +16,6 @@ import pytest
 
 from tests._mutate import mutate, mutate_one_event
 from tests._odd import odd_body_failures
-from tests._streaming import lazy_body
 
 from .conftest import MESSAGES, make_client
 from .fake_anthropic import FakeAnthropic, httpx
@@ -41,12 +40,8 @@ class OddAnthropic(FakeAnthropic):
 
     def _sse(self, events: list[dict[str, Any]]) -> Any:
         odd, self.change = mutate_one_event(self.seed)(events)
-
-        def chunks() -> Any:
-            for original, event in zip(events, odd, strict=True):  # (the event's name as it was)
-                yield f"event: {original['type']}\ndata: {json.dumps(event)}\n\n".encode()
-
-        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=lazy_body(httpx, chunks()))
+        # (each event under its name as it was)
+        return self.stream_of([(original["type"], event) for original, event in zip(events, odd, strict=True)])
 
 
 @pytest.mark.parametrize("content", [False, True], ids=["content-off", "content-on"])
