@@ -112,6 +112,38 @@ def test_helper_until_done_and_early_exit(client: Any) -> None:
         assert [s.attributes["gen_ai.response.finish_reasons"] for s in cap.spans()] == [("stop",), ("error",)]
 
 
+def test_an_exception_leaving_the_helpers_with_block_fails_its_span(client: Any) -> None:
+    """As with the raw stream's own ``with``: the exception the helper's manager is handed on exit is the span's."""
+    with capture() as cap, pytest.raises(ZeroDivisionError), \
+            client.messages.stream(model=MODEL, max_tokens=50, messages=MESSAGES) as stream:
+        for _ in stream.text_stream:
+            1 / 0  # noqa: B018
+    [span] = cap.spans()
+    assert span.status.status_code.name == "ERROR" and span.attributes["error.type"] == "ZeroDivisionError"
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)
+
+
+async def test_an_exception_leaving_the_async_helpers_with_block_fails_its_span(aclient: Any) -> None:
+    with capture() as cap, pytest.raises(ZeroDivisionError):
+        async with aclient.messages.stream(model=MODEL, max_tokens=50, messages=MESSAGES) as stream:
+            async for _ in stream:
+                1 / 0  # noqa: B018
+    [span] = cap.spans()
+    assert span.status.status_code.name == "ERROR" and span.attributes["error.type"] == "ZeroDivisionError"
+
+
+def test_a_helper_closed_while_another_exception_is_handled_is_not_failed_by_it(client: Any) -> None:
+    with capture() as cap:
+        stream = client.messages.stream(model=MODEL, max_tokens=50, messages=MESSAGES).__enter__()
+        next(iter(stream))
+        try:
+            raise KeyError("unrelated")
+        except KeyError:
+            stream.close()
+    [span] = cap.spans()
+    assert span.status.status_code.name == "UNSET" and "error.type" not in span.attributes
+
+
 def test_helper_tool_use_stream(fake: FakeAnthropic) -> None:
     fake.tool_use = ("toolu_9", "lookup", {"q": "x"})
     with capture(capture_content=True) as cap, \

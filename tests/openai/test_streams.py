@@ -248,6 +248,49 @@ def test_stream_helper_until_done(client: Any) -> None:
     assert one_span(cap).attributes["gen_ai.response.finish_reasons"] == ("stop",)
 
 
+def _helper_of(client: Any, api: str) -> Any:
+    if api == "chat":
+        return client.chat.completions.stream(model="gpt-4o-mini", messages=MESSAGES)
+    return client.responses.stream(model="gpt-4o-mini", input="Say this is a test")
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+def test_an_exception_leaving_a_stream_helpers_with_block_fails_its_span(client: Any, api: str) -> None:
+    """As with the raw stream's own ``with``: the exception the helper's manager is handed on exit
+    (the user's loop body's here; the SDK's own, should its helper fail on a chunk) is the span's."""
+    with capture() as cap, pytest.raises(ZeroDivisionError), _helper_of(client, api) as stream:
+        for _ in stream:
+            1 / 0  # noqa: B018
+    span = one_span(cap)
+    assert span.status.status_code.name == "ERROR" and span.attributes["error.type"] == "ZeroDivisionError"
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+async def test_an_exception_leaving_an_async_stream_helpers_with_block_fails_its_span(aclient: Any, api: str) -> None:
+    with capture() as cap, pytest.raises(ZeroDivisionError):
+        async with _helper_of(aclient, api) as stream:
+            async for _ in stream:
+                1 / 0  # noqa: B018
+    span = one_span(cap)
+    assert span.status.status_code.name == "ERROR" and span.attributes["error.type"] == "ZeroDivisionError"
+
+
+@pytest.mark.parametrize("helper", [False, True], ids=["raw", "helper"])
+def test_a_stream_closed_while_another_exception_is_handled_is_not_failed_by_it(client: Any, helper: bool) -> None:
+    """A close in an ``except`` block: that exception is the application's, not the stream's."""
+    with capture() as cap:
+        stream = _helper_of(client, "chat").__enter__() if helper else create(client)
+        next(iter(stream))
+        try:
+            raise KeyError("unrelated")
+        except KeyError:
+            stream.close()
+    span = one_span(cap)
+    assert span.status.status_code.name == "UNSET" and "error.type" not in span.attributes
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)
+
+
 def test_raw_response_stream(client: Any) -> None:
     with capture() as cap:
         raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)

@@ -382,6 +382,28 @@ async def _atap(inner: AsyncIterator[Any], s: _State) -> AsyncIterator[Any]:
     s.end(None, cut=False)
 
 
+_EXITS = ("__exit__", "__aexit__")
+
+
+def exiting_error(frames: int = 3) -> BaseException | None:
+    """The exception leaving a ``with`` block, when the caller of this runs (within ``frames``
+    calls) in the ``__exit__`` or ``__aexit__`` that was handed it: the stream's own, or that of a
+    stream helper's manager, which closes the stream (directly, or by closing its helper). A close
+    from anywhere else while an exception is handled (an ``except`` block) gives ``None``: that
+    exception is not the stream's."""
+    error = sys.exc_info()[1]
+    if error is None:
+        return None
+    frame = sys._getframe(1).f_back
+    for _ in range(frames):
+        if frame is None:
+            break
+        if frame.f_code.co_name in _EXITS and any(value is error for value in frame.f_locals.values()):
+            return error
+        frame = frame.f_back
+    return None
+
+
 class _Closer:
     """Put on a tapped stream as its ``close``: the SDK's own ``close``, then the span's end.
 
@@ -397,17 +419,9 @@ class _Closer:
         self.close_of = close_of
         self.state = state
 
-    def _error(self, stream: Any) -> BaseException | None:
-        """The exception leaving the user's ``with`` block, when ``close`` is called by ``__exit__``."""
-        error = sys.exc_info()[1]
-        if error is None or stream is None:
-            return None
-        exit_ = getattr(type(stream), "__aexit__" if isinstance(self, _AsyncCloser) else "__exit__", None)
-        return error if sys._getframe(2).f_code is getattr(exit_, "__code__", None) else None
-
     def close(self) -> Any:
         stream = self.stream()
-        error = self._error(stream)
+        error = exiting_error()
         try:
             return None if stream is None else self.close_of(stream)
         finally:
@@ -425,7 +439,7 @@ class _AsyncCloser(_Closer):
 
     async def close(self) -> Any:  # type: ignore[override]
         stream = self.stream()
-        error = self._error(stream)
+        error = exiting_error()
         try:
             return None if stream is None else await self.close_of(stream)
         finally:
