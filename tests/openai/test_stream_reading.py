@@ -360,3 +360,91 @@ def test_a_windowed_responses_stream_cut_mid_text_counts_a_token_for_each_unread
     assert windowed["gen_ai.usage.output_tokens"] == 20 + 3
     assert windowed["gen_ai.usage.input_tokens"] == whole["gen_ai.usage.input_tokens"]
     assert windowed["gen_ai.response.id"] == whole["gen_ai.response.id"] == "resp_0415a3de5d30"
+
+
+#: Azure's content filter results on every chunk: all safe, or one category filtered
+_SAFE = {category: {"filtered": False, "severity": "safe"} for category in ("hate", "self_harm", "sexual", "violence")}
+_FILTERED = {"violence": {"filtered": True, "severity": "medium"}}
+
+
+def _azure_chunks() -> list[dict[str, Any]]:
+    """An Azure stream whose answer its content filter stops: the prompt's filter results first
+    (no id, no model), chunks with filter results beside their deltas, a chunk of the asynchronous
+    filter (a choice with no delta, only results and offsets), the ``content_filter`` finish, and
+    the usage asked for."""
+    def choice(delta: dict[str, Any] | None, results: dict[str, Any], finish: str | None = None,
+               **extra: Any) -> dict[str, Any]:
+        return {"index": 0, "finish_reason": finish, "content_filter_results": results,
+                **({"delta": delta, "logprobs": None} if delta is not None else {}), **extra}
+
+    def chunk(*choices: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        return _chunk(list(choices), chunk_id="chatcmpl-AZ1", model="gpt-4o-2024-08-06", system_fingerprint="fp_az",
+                      **extra)
+
+    return [_chunk([], chunk_id="", model="", prompt_filter_results=[{"prompt_index": 0, "content_filter_results": _SAFE}]),
+            chunk(choice({"content": "", "role": "assistant"}, {})),
+            chunk(choice({"content": "Hello"}, _SAFE)), chunk(choice({"content": " there"}, _SAFE)),
+            chunk(choice(None, _SAFE, content_filter_offsets={"check_offset": 0, "start_offset": 0, "end_offset": 11})),
+            chunk(choice({}, _FILTERED, "content_filter")),
+            chunk(usage=_usage(9, 3))]
+
+
+def _azure_client(chunks: list[dict[str, Any]]) -> Any:
+    sse = b"".join(f"data: {json.dumps(c)}\n\n".encode() for c in chunks) + b"data: [DONE]\n\n"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=sse)
+
+    return openai.AzureOpenAI(api_key="k", api_version="2024-10-21", azure_endpoint="https://acme.openai.azure.com",
+                              max_retries=0, http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+
+
+def _azure_raw(client: Any) -> Any:
+    return list(client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True,
+                                               stream_options={"include_usage": True}))
+
+
+def _azure_helper(client: Any) -> Any:
+    with client.chat.completions.stream(model="gpt-4o", messages=MESSAGES,
+                                        stream_options={"include_usage": True}) as stream:
+        return [event.type for event in stream], stream.get_final_completion()
+
+
+@pytest.mark.parametrize("content", [False, True], ids=["content-off", "content-on"])
+@pytest.mark.parametrize("name", ["raw", "helper"])
+def test_an_azure_stream_stopped_by_its_content_filter(name: str, content: bool, instrumented: Any) -> None:
+    """Read whole, as Azure's streams are: the filter's chunks, whatever their shape, leave the
+    response id, model, usage and text as OpenAI's would; the finish reason is ``content_filter``.
+    The SDK's own helper fails on the asynchronous filter's chunk (it has no delta), with or
+    without us: its span then ends as failed, with the chunks that had come."""
+    from tests._odd import outcome
+
+    call = _azure_raw if name == "raw" else _azure_helper
+    with capture(capture_content=content) as cap:
+        traced = outcome(lambda: call(_azure_client(_azure_chunks())))
+    instrumented.uninstrument()
+    try:
+        plain = outcome(lambda: call(_azure_client(_azure_chunks())))
+    finally:
+        instrumented.instrument()
+    assert traced == plain
+    (span,) = cap.spans()
+    attrs = dict(span.attributes or {})
+    assert (attrs["gen_ai.provider.name"], attrs["gen_ai.response.id"], attrs["gen_ai.response.model"],
+            attrs["openai.response.system_fingerprint"]) == \
+        ("azure.ai.openai", "chatcmpl-AZ1", "gpt-4o-2024-08-06", "fp_az")
+    output = json.loads(attrs["gen_ai.output.messages"]) if content else None
+    if traced[0] == "raised":
+        assert span.status.status_code.name == "ERROR" and attrs["error.type"].endswith(traced[1])
+        assert attrs["gen_ai.response.finish_reasons"] == ("error",) and attrs["llm.usage.estimated"] is True
+        assert attrs["llm.stream.chunks"] == 5  # (the filter's own chunk among them: the helper failed on it)
+    else:
+        assert span.status.status_code.name == "UNSET" and "error.type" not in attrs
+        assert attrs["gen_ai.response.finish_reasons"] == ("content_filter",)
+        assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (9, 3)
+        assert "llm.usage.estimated" not in attrs and attrs["llm.stream.chunks"] == len(_azure_chunks())
+    if output is not None:
+        assert output[0]["parts"] == [{"type": "text", "content": "Hello there"}]
+        assert output[0]["finish_reason"] == ("error" if traced[0] == "raised" else "content_filter")
+    else:
+        assert not any("Hello" in str(v) for v in attrs.values())
