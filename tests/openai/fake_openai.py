@@ -50,6 +50,13 @@ class FakeOpenAI:
     audio_tokens: tuple[int, int] = (0, 0)  # of the prompt and of the completion tokens
     web_searches: int = 0  # web_search_call items before a Responses answer
     file_searches: int = 0  # file_search_call items before a Responses answer
+    #: a Responses answer that failed, ``(code, message)``: status ``failed``, its error, no output
+    #: (streamed: ``response.failed`` in place of ``response.completed``)
+    response_failure: tuple[str, str] | None = None
+    #: a Responses answer cut short for this reason (``max_output_tokens``, ``content_filter``): status ``incomplete``
+    incomplete_reason: str | None = None
+    #: a Responses stream that sends an ``error`` event after this many events, then ends
+    error_event_after: int | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -74,8 +81,9 @@ class FakeOpenAI:
         if path.endswith("/chat/completions"):
             return self._sse(self._chat_chunks(body)) if body.get("stream") else self._json(self._chat(body))
         if path.endswith("/responses") and request.method == "POST":
-            return self._sse(self._response_events(body), named=True) if body.get("stream") else \
-                self._json(self._response(body, "completed"))
+            done = "failed" if self.response_failure else "incomplete" if self.incomplete_reason else "completed"
+            return self._sse(self._response_events(body, done), named=True) if body.get("stream") else \
+                self._json(self._response(body, done))
         if "/responses/" in path and request.method == "GET":
             if request.url.params.get("stream") == "true":  # a resumed stream: the events again
                 return self._sse(self._response_events({"model": "gpt-4o-mini"}), named=True)
@@ -172,7 +180,7 @@ class FakeOpenAI:
     # --- responses -------------------------------------------------------------------------------
     def _response(self, body: dict[str, Any], status: str, response_id: str = "resp_0415a3de5d30") -> dict[str, Any]:
         output: list[dict[str, Any]] = []
-        if status != "in_progress":
+        if status not in ("in_progress", "failed"):
             if self.tool_calls:
                 output = [{"type": "function_call", "id": f"fc_{i}", "call_id": i, "name": n, "arguments": a,
                            "status": "completed"} for i, n, a in self.tool_calls]
@@ -183,13 +191,16 @@ class FakeOpenAI:
                             "queries": ["weather"], "results": None} for i in range(self.file_searches)]
                 output.append({"type": "message", "id": "msg_0415", "status": "completed", "role": "assistant",
                                "content": [{"type": "output_text", "text": self.answer, "annotations": []}]})
-        usage = None if status == "in_progress" else {
+        usage = None if status in ("in_progress", "failed") else {
             "input_tokens": self.prompt_tokens, "output_tokens": len(self.words),
             "total_tokens": self.prompt_tokens + len(self.words),
             "input_tokens_details": {"cached_tokens": self.cached_tokens},
             "output_tokens_details": {"reasoning_tokens": self.reasoning_tokens}}
+        failure = self.response_failure if status == "failed" else None
+        error = {"code": failure[0], "message": failure[1]} if failure else None
         return {"id": response_id, "object": "response", "created_at": CREATED, "status": status,
-                "error": None, "incomplete_details": None, "instructions": body.get("instructions"),
+                "error": error,
+                "incomplete_details": {"reason": self.incomplete_reason} if status == "incomplete" else None, "instructions": body.get("instructions"),
                 "max_output_tokens": body.get("max_output_tokens"), "model": self.model, "output": output,
                 "parallel_tool_calls": True, "previous_response_id": body.get("previous_response_id"),
                 "reasoning": {"effort": None, "summary": None}, "service_tier": self._tier(body), "store": True,
@@ -197,7 +208,7 @@ class FakeOpenAI:
                 "tool_choice": "auto", "tools": [], "top_p": 1.0, "truncation": "disabled", "usage": usage,
                 "metadata": {}}
 
-    def _response_events(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+    def _response_events(self, body: dict[str, Any], done: str = "completed") -> list[dict[str, Any]]:
         item = {"id": "msg_0415", "type": "message", "status": "in_progress", "content": [], "role": "assistant"}
         part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
         events: list[dict[str, Any]] = [
@@ -218,8 +229,11 @@ class FakeOpenAI:
              "part": done_part},
             {"type": "response.output_item.done", "output_index": 0,
              "item": {**item, "status": "completed", "content": [done_part]}},
-            {"type": "response.completed", "response": self._response(body, "completed")},
+            {"type": f"response.{done}", "response": self._response(body, done)},
         ]
+        if self.error_event_after is not None:
+            events = [*events[: self.error_event_after], {"type": "error", "code": "server_error",
+                                                          "message": "The server had an error.", "param": None}]
         for i, event in enumerate(events):
             event["sequence_number"] = i
         return events

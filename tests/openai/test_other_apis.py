@@ -218,3 +218,58 @@ def test_responses_without_searches_report_none(client: Any) -> None:
     with capture() as cap:
         client.responses.create(model="gpt-4o-mini", input="Say this is a test")
     assert "llm.usage.web_searches" not in (cap.spans()[0].attributes or {})
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+def test_a_failed_response_fails_its_span_with_the_apis_code(stream: bool) -> None:
+    """A response whose status is ``failed`` is the API's error, returned rather than raised: the
+    span and the duration metric get the API's code as ``error.type``, as a raised error's type."""
+    def call(fake: FakeOpenAI) -> Any:
+        result = make_client(fake).responses.create(model="gpt-4o-mini", input="hi", stream=stream)
+        return [event.type for event in result] if stream else (result.status, result.error.code)
+
+    failure = ("server_error", "The model failed to generate a response.")
+    with capture() as cap:
+        traced = call(FakeOpenAI(response_failure=failure))
+    plain = call(FakeOpenAI(response_failure=failure))  # (instrumented too: the outcome is the SDK's)
+    assert traced == plain and (traced[-1] == "response.failed" if stream else traced == ("failed", "server_error"))
+    (span,) = cap.spans()
+    assert span.status.status_code.name == "ERROR"
+    assert span.status.description == "server_error: The model failed to generate a response."
+    assert span.attributes["error.type"] == "server_error"
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)
+    [duration] = cap.metrics()["gen_ai.client.operation.duration"]
+    assert duration["attributes"]["error.type"] == "server_error"
+
+
+@pytest.mark.usefixtures("spill_sizes")
+def test_a_responses_stream_ended_by_an_error_event_fails_its_span() -> None:
+    """The API's ``error`` event mid-stream (which the SDK hands over as an event, not raised),
+    then the end: failed with its code, finish reason ``error``, the usage estimated."""
+    fake = FakeOpenAI(error_event_after=6)
+    with capture() as cap:
+        events = [event.type for event in make_client(fake).responses.create(model="gpt-4o-mini", input="hi",
+                                                                               stream=True)]
+    assert events[-1] == "error" and len(events) == 7
+    (span,) = cap.spans()
+    a = span.attributes
+    assert span.status.status_code.name == "ERROR" and a["error.type"] == "server_error"
+    assert a["gen_ai.response.finish_reasons"] == ("error",)
+    assert a["llm.usage.estimated"] is True and a["gen_ai.usage.output_tokens"] >= 2
+    assert a["gen_ai.response.id"] == "resp_0415a3de5d30"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+@pytest.mark.parametrize(("reason", "finish"), [("max_output_tokens", "length"), ("content_filter", "content_filter")])
+def test_an_incomplete_response_is_an_answer_not_a_failure(stream: bool, reason: str, finish: str) -> None:
+    """``incomplete`` (the output cut at its token limit, or by the content filter) is an answer:
+    its finish reason says why, and the span has no error."""
+    with capture() as cap:
+        result = make_client(FakeOpenAI(incomplete_reason=reason)).responses.create(model="gpt-4o-mini", input="hi",
+                                                                                    stream=stream)
+        status = [event.type for event in result][-1] if stream else result.status
+    assert status == ("response.incomplete" if stream else "incomplete")
+    (span,) = cap.spans()
+    assert span.status.status_code.name == "UNSET" and "error.type" not in span.attributes
+    assert span.attributes["gen_ai.response.finish_reasons"] == (finish,)
+    assert span.attributes["gen_ai.usage.output_tokens"] == len(FakeOpenAI().words)

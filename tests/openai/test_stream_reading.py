@@ -448,3 +448,13 @@ def test_an_azure_stream_stopped_by_its_content_filter(name: str, content: bool,
         assert output[0]["finish_reason"] == ("error" if traced[0] == "raised" else "content_filter")
     else:
         assert not any("Hello" in str(v) for v in attrs.values())
+
+
+def test_a_stream_that_ends_without_a_finish_reason_reports_error() -> None:
+    """A server that stops sending before its finish chunk, and closes the stream as it should
+    (``[DONE]``): the finish reason expected and not received is ``error``, not an empty string;
+    the call did not fail."""
+    attrs, seen = _run([_chunk([_choice(0, "Hi")]), _chunk([_choice(0, " there")])])
+    assert len(seen) == 2
+    assert attrs["gen_ai.response.finish_reasons"] == ("error",)
+    assert "error.type" not in attrs

@@ -226,6 +226,15 @@ class Inference:
         #: The adapter's own per-call state (never exported).
         self.state: Any = None
 
+    def fail(self, error_type: Any, message: Any = None) -> None:
+        """The call returned a failure rather than raising one (a response whose status is
+        ``failed``, a stream's ``error`` event): status ERROR and ``error.type``, as an exception
+        gives them; ``error_type`` is the provider's code, ``_OTHER`` where it sent none."""
+        etype = error_type if isinstance(error_type, str) and error_type else sc.ERROR_TYPE_OTHER
+        self.attributes[sc.ERROR_TYPE] = etype
+        described = f"{etype}: {message}" if isinstance(message, str) and message else etype
+        self.span.set_status(Status(StatusCode.ERROR, described[:512]))
+
     def add_extra_usage(self, **counts: Any) -> None:
         """Note counts of the less common priced units (``cache_write_1h_tokens=...``, ...) the
         provider reported; only positive ints (within int64) are kept, and a unit noted again takes the new count."""
@@ -351,8 +360,9 @@ class Inference:
         if self.response_id:
             attrs[sc.GEN_AI_RESPONSE_ID] = self.response_id
         reasons = self.finish_reasons
-        if self.stream and (cut or error is not None):
-            # A stream that ended early reports "error" where no finish reason arrived.
+        if self.stream and (cut or error is not None or (reasons is not None and not all(reasons))):
+            # A stream that ended early, or ended with no finish reason for a choice (a server
+            # that stopped sending), reports "error" where none arrived.
             count = max(self.choice_count, len(reasons) if reasons else 0)
             reasons = [(r if r else sc.FINISH_REASON_ERROR) for r in (reasons or [])]
             reasons += [sc.FINISH_REASON_ERROR] * (count - len(reasons))
@@ -465,6 +475,8 @@ class Inference:
                 metric_attrs[sc.SERVER_PORT] = self.server_port
         if error is not None:
             metric_attrs[sc.ERROR_TYPE] = mark_error(span, error, attrs)
+        elif sc.ERROR_TYPE in attrs:  # (a failure the call returned: see fail())
+            metric_attrs[sc.ERROR_TYPE] = attrs[sc.ERROR_TYPE]
         set_attributes(span, attrs, sequences)
         if sequences:
             attrs.update(sequences)

@@ -115,6 +115,9 @@ def record_response(inference: Inference, response: Any) -> None:
     inference.response_model = getattr(response, "model", None)
     reason = finish_reason(response)
     inference.finish_reasons = [reason]
+    if reason == "error" and getattr(response, "status", None) == "failed":  # (the API's error, returned)
+        error = getattr(response, "error", None)
+        inference.fail(getattr(error, "code", None), getattr(error, "message", None))
     usage = getattr(response, "usage", None)
     if usage is not None:
         inference.input_tokens = getattr(usage, "input_tokens", None)
@@ -212,7 +215,7 @@ class ResponseEvents:
     stream's older events are digested in batches first (:meth:`spill`); with content capture
     off, only the first event and the last few are kept (``window``)."""
 
-    __slots__ = ("created", "hide", "inference", "terminal", "texts", "window")
+    __slots__ = ("created", "failure", "hide", "inference", "terminal", "texts", "window")
 
     def __init__(self, inference: Inference) -> None:
         self.inference = inference
@@ -222,6 +225,8 @@ class ResponseEvents:
         #: from spilled events: the ``response.created`` and terminal events, the text deltas
         self.created: Any = None
         self.terminal: Any = None
+        #: an ``error`` event (the API's failure mid-stream: the SDK does not raise it)
+        self.failure: Any = None
         self.texts: list[str] = []
 
     def spill(self, events: list[Any]) -> None:
@@ -236,6 +241,8 @@ class ResponseEvents:
                 self.terminal = event
             elif kind == "response.created" and self.created is None:
                 self.created = event
+            elif kind == "error":
+                self.failure = event
 
     def finish(self, events: list[Any]) -> None:
         inference = self.inference
@@ -255,6 +262,9 @@ class ResponseEvents:
             inference.response_id = getattr(created.response, "id", None)
             inference.response_model = getattr(created.response, "model", None)
         inference.finish_reasons = [None]
+        failure = self.failure
+        if failure is not None:
+            inference.fail(getattr(failure, "code", None), getattr(failure, "message", None))
         estimate_input = inference.estimate
         capture = inference.tel.capture_content
         text = "".join(self.texts)
