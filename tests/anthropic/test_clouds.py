@@ -18,6 +18,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import anthropic
 import pytest
 
 from llm_observatory.testing import capture
@@ -138,3 +139,23 @@ def test_an_odd_body_over_a_clouds_wire(cloud: str, name: str, instrumented: Any
     failures = odd_body_failures(lambda c: call(c, model), lambda seed: OddAnthropic(seed=seed, cloud=cloud),
                                  cloud_client, instrumented, caplog, SEEDS)
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.skipif(not hasattr(anthropic._base_client, "start_api_call_span"),
+                    reason="this anthropic release has no native tracing")
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_one_span_over_a_clouds_wire_with_the_sdks_own_tracing_on(cloud: str) -> None:
+    """The SDK's Bedrock and Vertex clients trace as its first-party one does (their own platform
+    name); inside our calls they do not, and the requests still carry our trace context."""
+    fake = FakeAnthropic(cloud=cloud)
+    model = CLOUD_MODELS[cloud]
+    with capture() as cap:
+        client = cloud_client(fake, open_telemetry={"tracer_provider": cap.tracer_provider})
+        for name in ("create", "stream", "helper"):
+            CALLS[name][0](client, model)
+    spans = cap.spans()
+    assert [(s.instrumentation_scope.name, s.name) for s in spans] == [("llm_observatory", f"chat {model}")] * 3
+    assert all(s.attributes["gen_ai.provider.name"] == PROVIDERS[cloud] for s in spans)
+    for span, request in zip(spans, fake.requests, strict=True):
+        assert request["headers"]["traceparent"].split("-")[1:3] == [f"{span.context.trace_id:032x}",
+                                                                     f"{span.context.span_id:016x}"]
