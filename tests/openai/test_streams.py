@@ -276,6 +276,17 @@ async def test_an_exception_leaving_an_async_stream_helpers_with_block_fails_its
     assert span.status.status_code.name == "ERROR" and span.attributes["error.type"] == "ZeroDivisionError"
 
 
+def test_an_exception_leaving_a_contextlib_closing_block_fails_the_streams_span(client: Any) -> None:
+    """``closing(stream)`` closes it from an ``__exit__(self, *exc_info)``: the exception is found there too."""
+    import contextlib
+
+    with capture() as cap, pytest.raises(ZeroDivisionError), contextlib.closing(create(client)) as stream:
+        for _ in stream:
+            1 / 0  # noqa: B018
+    span = one_span(cap)
+    assert span.status.status_code.name == "ERROR" and span.attributes["error.type"] == "ZeroDivisionError"
+
+
 @pytest.mark.parametrize("helper", [False, True], ids=["raw", "helper"])
 def test_a_stream_closed_while_another_exception_is_handled_is_not_failed_by_it(client: Any, helper: bool) -> None:
     """A close in an ``except`` block: that exception is the application's, not the stream's."""

@@ -398,7 +398,9 @@ def exiting_error(frames: int = 3) -> BaseException | None:
     for _ in range(frames):
         if frame is None:
             break
-        if frame.f_code.co_name in _EXITS and any(value is error for value in frame.f_locals.values()):
+        if frame.f_code.co_name in _EXITS and any(
+                value is error or (type(value) is tuple and error in value)  # (``__exit__(self, *exc_info)``)
+                for value in frame.f_locals.values()):
             return error
         frame = frame.f_back
     return None
