@@ -478,6 +478,37 @@ def end_open_streams() -> int:
     return ended
 
 
+def helper_closers(site: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """wrapt wrappers for the ``close`` of a stream helper that closes the HTTP response itself,
+    around its raw stream (``_raw_stream``: openai's helpers, anthropic 0.x's), sync and async:
+    after the helper's own close, the raw stream's span ends, with the exception leaving the
+    helper's ``with`` block (its manager's exit closes it). A failure of ours is reported at ``site``."""
+
+    def end(helper: Any, error: BaseException | None) -> None:
+        try:
+            raw = getattr(helper, "_raw_stream", None)
+            if raw is not None:
+                end_stream(raw, error)
+        except Exception as exc:
+            report(site, exc)
+
+    def close(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        error = exiting_error()
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            end(instance, error)
+
+    async def aclose(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        error = exiting_error()
+        try:
+            return await wrapped(*args, **kwargs)
+        finally:
+            end(instance, error)
+
+    return close, aclose
+
+
 def end_stream(stream: Any, error: BaseException | None = None) -> None:
     """End a traced stream's span now (for helpers that close the HTTP response behind its back)."""
     if isinstance(stream, _Base):

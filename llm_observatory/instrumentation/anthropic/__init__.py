@@ -22,7 +22,7 @@ from opentelemetry import propagate
 
 from .._core._base import ObservatoryInstrumentor
 from .._core._guard import report
-from .._core._stream import end_stream, exiting_error
+from .._core._stream import helper_closers
 from .._core._suppression import ACTIVE_KEY
 from .._core._wrap import async_wrapper, sync_wrapper
 
@@ -151,15 +151,6 @@ def _request_preparers(base_client: Any) -> Iterator[tuple[type, bool]]:
             yield cls, inspect.iscoroutinefunction(method)
 
 
-def _end_helper(helper: Any, error: BaseException | None) -> None:
-    try:
-        raw = getattr(helper, "_raw_stream", None)
-        if raw is not None:
-            end_stream(raw, error)
-    except Exception as exc:
-        report("anthropic.stream_helper.close", exc)
-
-
 def _adopt(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     wrapped(*args, **kwargs)
     try:
@@ -170,22 +161,9 @@ def _adopt(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str,
         report("anthropic.stream_helper.adopt", exc)
 
 
-def _helper_close(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """anthropic 0.x closes the HTTP response behind the inner stream's back: end the span too
-    (with the exception leaving the helper's ``with`` block, as the stream's own exit does)."""
-    error = exiting_error()
-    try:
-        return wrapped(*args, **kwargs)
-    finally:
-        _end_helper(instance, error)
-
-
-async def _helper_aclose(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    error = exiting_error()
-    try:
-        return await wrapped(*args, **kwargs)
-    finally:
-        _end_helper(instance, error)
+#: anthropic 0.x's helpers close the HTTP response behind the inner stream's back: their
+#: ``close`` ends the span too, with the exception leaving the helper's ``with`` block.
+_helper_close, _helper_aclose = helper_closers("anthropic.stream_helper.close")
 
 
 class AnthropicInstrumentor(ObservatoryInstrumentor):

@@ -20,8 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._core._base import ObservatoryInstrumentor
-from .._core._guard import report
-from .._core._stream import end_stream, exiting_error
+from .._core._stream import helper_closers
 from .._core._wrap import CallHandler, Wrapper, async_wrapper, sync_wrapper
 
 #: (module, class, method, handler, is_async)
@@ -74,32 +73,8 @@ def _handler(kind: str, is_async: bool) -> CallHandler:
     return EmbeddingsHandler() if kind == "embeddings" else CompletionsHandler(is_async)
 
 
-def _end_helper_stream(helper: Any, error: BaseException | None) -> None:
-    raw = getattr(helper, "_raw_stream", None)
-    if raw is not None:
-        end_stream(raw, error)
-
-
-def _helper_close(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    error = exiting_error()  # (the helper's manager closes it on ``with`` exit)
-    try:
-        return wrapped(*args, **kwargs)
-    finally:
-        try:
-            _end_helper_stream(instance, error)
-        except Exception as exc:
-            report("openai.stream_helper.close", exc)
-
-
-async def _helper_aclose(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    error = exiting_error()
-    try:
-        return await wrapped(*args, **kwargs)
-    finally:
-        try:
-            _end_helper_stream(instance, error)
-        except Exception as exc:
-            report("openai.stream_helper.close", exc)
+#: The helpers' ``close`` (which closes the HTTP response around the raw stream), sync and async.
+_helper_close, _helper_aclose = helper_closers("openai.stream_helper.close")
 
 
 class OpenAIInstrumentor(ObservatoryInstrumentor):
