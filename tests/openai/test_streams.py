@@ -287,6 +287,23 @@ def test_an_exception_leaving_a_contextlib_closing_block_fails_the_streams_span(
     assert span.status.status_code.name == "ERROR" and span.attributes["error.type"] == "ZeroDivisionError"
 
 
+def test_a_stream_left_cleanly_inside_another_exit_handling_an_error_is_not_failed_by_it(client: Any) -> None:
+    """The nearest exit decides: the stream's own ``with`` was left without an exception."""
+    class Cleanup:
+        def __enter__(self) -> Cleanup:
+            return self
+
+        def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+            with create(client) as stream:  # (a stream read in an exit that handles an error)
+                next(stream)
+            return True
+
+    with capture() as cap, Cleanup():
+        raise KeyError("handled by the exit")
+    span = one_span(cap)
+    assert span.status.status_code.name == "UNSET" and "error.type" not in span.attributes
+
+
 @pytest.mark.parametrize("helper", [False, True], ids=["raw", "helper"])
 def test_a_stream_closed_while_another_exception_is_handled_is_not_failed_by_it(client: Any, helper: bool) -> None:
     """A close in an ``except`` block: that exception is the application's, not the stream's."""

@@ -388,9 +388,10 @@ _EXITS = ("__exit__", "__aexit__")
 def exiting_error(frames: int = 3) -> BaseException | None:
     """The exception leaving a ``with`` block, when the caller of this runs (within ``frames``
     calls) in the ``__exit__`` or ``__aexit__`` that was handed it: the stream's own, or that of a
-    stream helper's manager, which closes the stream (directly, or by closing its helper). A close
-    from anywhere else while an exception is handled (an ``except`` block) gives ``None``: that
-    exception is not the stream's."""
+    stream helper's manager, which closes the stream (directly, or by closing its helper). The
+    nearest such exit decides: one handed no exception (a block left cleanly, inside another
+    exit's handling of an error) gives ``None``, and so does a close from anywhere else while an
+    exception is handled (an ``except`` block): that exception is not the stream's."""
     error = sys.exc_info()[1]
     if error is None:
         return None
@@ -398,10 +399,10 @@ def exiting_error(frames: int = 3) -> BaseException | None:
     for _ in range(frames):
         if frame is None:
             break
-        if frame.f_code.co_name in _EXITS and any(
-                value is error or (type(value) is tuple and error in value)  # (``__exit__(self, *exc_info)``)
-                for value in frame.f_locals.values()):
-            return error
+        if frame.f_code.co_name in _EXITS:
+            held = any(value is error or (type(value) is tuple and error in value)  # (``__exit__(self, *exc_info)``)
+                       for value in frame.f_locals.values())
+            return error if held else None
         frame = frame.f_back
     return None
 
