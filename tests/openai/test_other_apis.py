@@ -250,7 +250,7 @@ def test_a_responses_stream_ended_by_an_error_event_fails_its_span() -> None:
     with capture() as cap:
         events = [event.type for event in make_client(fake).responses.create(model="gpt-4o-mini", input="hi",
                                                                                stream=True)]
-    assert events[-1] == "error" and len(events) == 7
+    assert len(events) == 7 and events[-1] in ("error", None)  # (openai 1.x gives the event no type)
     (span,) = cap.spans()
     a = span.attributes
     assert span.status.status_code.name == "ERROR" and a["error.type"] == "server_error"

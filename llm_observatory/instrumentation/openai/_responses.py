@@ -243,6 +243,8 @@ class ResponseEvents:
                 self.created = event
             elif kind == "error":
                 self.failure = event
+            elif kind is None and getattr(event, "event", None) == "error":
+                self.failure = getattr(event, "data", None)  # (openai 1.x: the event's JSON under ``data``)
 
     def finish(self, events: list[Any]) -> None:
         inference = self.inference
@@ -264,7 +266,7 @@ class ResponseEvents:
         inference.finish_reasons = [None]
         failure = self.failure
         if failure is not None:
-            inference.fail(getattr(failure, "code", None), getattr(failure, "message", None))
+            inference.fail(field(failure, "code"), field(failure, "message"))
         estimate_input = inference.estimate
         capture = inference.tel.capture_content
         text = "".join(self.texts)
