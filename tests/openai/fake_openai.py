@@ -34,6 +34,11 @@ def _usage(prompt: int, completion: int, cached: int = 0, reasoning: int = 0,
                                           "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}
 
 
+#: Azure's content filter results where nothing was filtered
+AZURE_SAFE = {category: {"filtered": False, "severity": "safe"}
+              for category in ("hate", "self_harm", "sexual", "violence")}
+
+
 @dataclass
 class FakeOpenAI:
     """Configure, then pass ``transport`` to a client. ``fail_status`` answers every request with it."""
@@ -50,6 +55,9 @@ class FakeOpenAI:
     audio_tokens: tuple[int, int] = (0, 0)  # of the prompt and of the completion tokens
     web_searches: int = 0  # web_search_call items before a Responses answer
     file_searches: int = 0  # file_search_call items before a Responses answer
+    #: chat answers as Azure's (its default, synchronous content filter): the prompt's filter
+    #: results (a chunk of their own, first, with no id nor model, when streamed) and each choice's
+    azure: bool = False
     #: a Responses answer that failed, ``(code, message)``: status ``failed``, its error, no output
     #: (streamed: ``response.failed`` in place of ``response.completed``)
     response_failure: tuple[str, str] | None = None
@@ -137,12 +145,19 @@ class FakeOpenAI:
     def _chat(self, body: dict[str, Any]) -> dict[str, Any]:
         n = _small(body.get("n"), 1, 8)
         reason = "tool_calls" if self.tool_calls else "stop"
-        return {"id": "chatcmpl-ASYMZ4oSykiIFK4lXLReDiKyAjsQl", "object": "chat.completion", "created": CREATED,
-                "model": self.model, "system_fingerprint": "fp_0ba0d124f1", "service_tier": self._tier(body),
-                "choices": [{"index": i, "message": self._message(), "logprobs": None, "finish_reason": reason}
-                            for i in range(n)],
-                "usage": _usage(self.prompt_tokens, len(self.words) * n, self.cached_tokens, self.reasoning_tokens,
-                                self.audio_tokens)}
+        answer = {"id": "chatcmpl-ASYMZ4oSykiIFK4lXLReDiKyAjsQl", "object": "chat.completion", "created": CREATED,
+                  "model": self.model, "system_fingerprint": "fp_0ba0d124f1", "service_tier": self._tier(body),
+                  "choices": [{"index": i, "message": self._message(), "logprobs": None, "finish_reason": reason,
+                               **self._filtered()} for i in range(n)],
+                  "usage": _usage(self.prompt_tokens, len(self.words) * n, self.cached_tokens, self.reasoning_tokens,
+                                  self.audio_tokens)}
+        if self.azure:
+            answer["prompt_filter_results"] = [{"prompt_index": 0, "content_filter_results": AZURE_SAFE}]
+        return answer
+
+    def _filtered(self) -> dict[str, Any]:
+        """A choice's content filter results, on Azure."""
+        return {"content_filter_results": AZURE_SAFE} if self.azure else {}
 
     def _chat_chunks(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         n = _small(body.get("n"), 1, 8)
@@ -175,6 +190,12 @@ class FakeOpenAI:
         if isinstance(options, dict) and options.get("include_usage"):
             chunks.append(chunk([], _usage(self.prompt_tokens, len(self.words) * n, self.cached_tokens,
                                            self.reasoning_tokens, self.audio_tokens)))
+        if self.azure:
+            for c in chunks:
+                for choice in c["choices"]:
+                    choice.update(self._filtered())
+            chunks.insert(0, {"id": "", "object": "", "created": 0, "model": "", "choices": [],
+                              "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": AZURE_SAFE}]})
         return chunks
 
     # --- responses -------------------------------------------------------------------------------

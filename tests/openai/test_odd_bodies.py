@@ -176,3 +176,23 @@ def test_a_stream_s_choice_index_out_of_range_sizes_nothing(name: str, index: An
 
     failures = odd_failures(make, instrumented, caplog, [0], content)
     assert not failures, "\n".join(failures)
+
+
+def _azure_client(fake: FakeOpenAI) -> Any:
+    import openai
+
+    return openai.AzureOpenAI(api_key="k", api_version="2024-10-21", azure_endpoint="https://acme.openai.azure.com",
+                              max_retries=0, http_client=httpx.Client(transport=fake.transport()))
+
+
+AZURE = {"chat": dict(_scenarios())["chat"], "stream": dict(_scenarios())["stream"], "chat-helper": _chat_helper}
+
+
+@pytest.mark.parametrize("content", [False, True], ids=["content-off", "content-on"])
+@pytest.mark.parametrize("name", list(AZURE))
+def test_an_odd_azure_body(name: str, content: bool, instrumented: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Azure's answers carry content filter results (a streamed one opens with the prompt's, in a
+    chunk with no id nor model), and its streams are read whole: odd there too."""
+    failures = odd_body_failures(AZURE[name], lambda seed: OddOpenAI(seed=seed, azure=True), _azure_client,
+                                 instrumented, caplog, SEEDS, content)
+    assert not failures, "\n".join(failures)
