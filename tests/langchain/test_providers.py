@@ -178,3 +178,19 @@ def test_cache_writes_by_lifetime_are_priced_as_the_anthropic_instrumentation_pr
     ours = [chain_span.attributes.get(k) for k in keys]
     assert ours == [provider_span.attributes.get(k) for k in keys]
     assert ours[:4] == [13 + 300 + 2000, 300, 2000, 1500]
+
+
+@pytest.mark.parametrize("provider", list(MODELS))
+def test_a_stream_left_early_is_cut_short_not_failed(provider: str) -> None:
+    """``model.stream()`` left after its first chunk: LangChain closes its generator, which reads
+    the provider's stream in a ``with``, and reports the ``GeneratorExit`` as the run's error:
+    both spans end cut short (finish reason ``error``), neither failed."""
+    with capture() as cap:
+        stream = MODELS[provider]().stream("Say this is a test")
+        next(stream)
+        stream.close()
+    spans = [s for s in cap.spans() if s.name.startswith("chat")]
+    assert len(spans) == 2, [s.name for s in cap.spans()]
+    for span in spans:
+        assert span.status.status_code.name == "UNSET" and "error.type" not in span.attributes, span.name
+        assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)

@@ -130,3 +130,23 @@ def test_without_provider_instrumentation_the_usage_details_are_read_as_the_prov
     ours = [alone.attributes.get(k) for k in keys]
     assert ours == [provider_span.attributes.get(k) for k in keys]
     assert ours[:3] == [2000, 1500, 100]
+
+
+def test_a_chat_stream_left_early_is_cut_short_not_failed() -> None:
+    """``stream_chat()`` left after its first chunk: LlamaIndex reports its generator's
+    ``GeneratorExit`` as the span's error; the span ends cut short, not failed, and so does the
+    provider's, whose stream LlamaIndex's generator drops (it ends when collected)."""
+    import gc
+
+    from llama_index.core.llms import ChatMessage
+
+    with capture() as cap:
+        stream = openai_llm(FakeOpenAI()).stream_chat([ChatMessage(role="user", content="hi")])
+        next(stream)
+        stream.close()
+        gc.collect()
+    spans = [s for s in cap.spans() if s.name.startswith("chat")]
+    assert len(spans) == 2, [s.name for s in cap.spans()]
+    for span in spans:
+        assert span.status.status_code.name == "UNSET" and "error.type" not in span.attributes, span.name
+        assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)

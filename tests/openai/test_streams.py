@@ -304,6 +304,40 @@ def test_a_stream_left_cleanly_inside_another_exit_handling_an_error_is_not_fail
     assert span.status.status_code.name == "UNSET" and "error.type" not in span.attributes
 
 
+def test_a_stream_read_by_a_generator_closed_early_is_cut_short_not_failed(client: Any) -> None:
+    """The application's own generator reads the stream in a ``with`` (behind a streaming HTTP
+    response, say) and is closed after its first item (the client went away): the stream's
+    ``__exit__`` is handed a ``GeneratorExit``, which is a close, not a failure."""
+    def texts() -> Any:
+        with create(client) as stream:
+            for chunk in stream:
+                yield chunk.choices[0].delta.content if chunk.choices else ""
+
+    with capture() as cap:
+        gen = texts()
+        next(gen)
+        gen.close()
+    span = one_span(cap)
+    assert span.status.status_code.name == "UNSET" and "error.type" not in span.attributes
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)
+
+
+async def test_a_stream_read_by_an_async_generator_closed_early_is_cut_short_not_failed(aclient: Any) -> None:
+    async def texts() -> Any:
+        async with await aclient.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES,
+                                                         stream=True) as stream:
+            async for chunk in stream:
+                yield chunk
+
+    with capture() as cap:
+        gen = texts()
+        await gen.__anext__()
+        await gen.aclose()
+    span = one_span(cap)
+    assert span.status.status_code.name == "UNSET" and "error.type" not in span.attributes
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)
+
+
 @pytest.mark.parametrize("helper", [False, True], ids=["raw", "helper"])
 def test_a_stream_closed_while_another_exception_is_handled_is_not_failed_by_it(client: Any, helper: bool) -> None:
     """A close in an ``except`` block: that exception is the application's, not the stream's."""

@@ -206,7 +206,8 @@ def end_unit(unit: Unit, error: BaseException | None, outputs: Callable[[Unit, S
     try:
         if unfinished:
             span.set_attribute(sc.LLM_UNFINISHED, True)
-        failed = error is not None and type(error).__name__ not in not_errors
+        # (a GeneratorExit is a generator closed early, a break or a drop: cut short, not failed)
+        failed = error is not None and type(error) is not GeneratorExit and type(error).__name__ not in not_errors
         if failed:
             assert error is not None
             mark_error(span, error)

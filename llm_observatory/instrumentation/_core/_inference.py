@@ -266,6 +266,8 @@ class Inference:
         if not next(self._once, False):
             return False
         self.done = True
+        if type(error) is GeneratorExit:  # a generator reading the stream was closed: cut short, not failed
+            error, cut = None, True
         if unfinished:
             self.attributes[sc.LLM_UNFINISHED] = True
         if self.response_model is not None and not isinstance(self.response_model, str):

@@ -391,9 +391,11 @@ def exiting_error(frames: int = 3) -> BaseException | None:
     stream helper's manager, which closes the stream (directly, or by closing its helper). The
     nearest such exit decides: one handed no exception (a block left cleanly, inside another
     exit's handling of an error) gives ``None``, and so does a close from anywhere else while an
-    exception is handled (an ``except`` block): that exception is not the stream's."""
+    exception is handled (an ``except`` block): that exception is not the stream's. Nor is a
+    ``GeneratorExit``: a generator of the application's (or a framework's) that read the stream
+    in a ``with`` was closed, which cuts the stream short rather than fail it."""
     error = sys.exc_info()[1]
-    if error is None:
+    if error is None or type(error) is GeneratorExit:  # (a generator reading the stream was closed: a cut)
         return None
     frame = sys._getframe(1).f_back
     for _ in range(frames):
