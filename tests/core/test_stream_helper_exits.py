@@ -19,9 +19,8 @@ from typing import Any
 import anthropic
 import pytest
 
-from llm_observatory.instrumentation.anthropic import AnthropicInstrumentor
-from llm_observatory.instrumentation.openai import OpenAIInstrumentor
 from llm_observatory.testing import capture
+from tests._streaming import providers_instrumented
 from tests.anthropic.conftest import make_client as anthropic_client
 from tests.anthropic.fake_anthropic import FakeAnthropic
 from tests.openai.conftest import make_client as openai_client
@@ -44,12 +43,7 @@ EXITS = {
 
 @pytest.fixture(autouse=True, scope="module")
 def instrumented() -> Iterator[None]:
-    instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
-    for inst in instrumentors:
-        inst.instrument()
-    yield
-    for inst in instrumentors:
-        inst.uninstrument()
+    yield from providers_instrumented()
 
 
 def _manager(helper: str, is_async: bool, cut: int | None) -> Any:

@@ -17,18 +17,14 @@ pytest.importorskip("langchain_anthropic")
 
 from llm_observatory.instrumentation.anthropic import AnthropicInstrumentor
 from llm_observatory.instrumentation.openai import OpenAIInstrumentor
+from tests._streaming import assert_cut_short_not_failed, leave_early, providers_instrumented
 from tests.anthropic.fake_anthropic import FakeAnthropic
 from tests.openai.fake_openai import FakeOpenAI
 
 
 @pytest.fixture(autouse=True, scope="module")
 def providers() -> Iterator[None]:
-    instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
-    for inst in instrumentors:
-        inst.instrument()
-    yield
-    for inst in instrumentors:
-        inst.uninstrument()
+    yield from providers_instrumented()
 
 
 async def _astream(model: Any) -> list[Any]:
@@ -186,15 +182,7 @@ def test_a_stream_left_early_is_cut_short_not_failed(provider: str) -> None:
     the ``GeneratorExit`` as the run's error; the generator reads the provider's stream in a
     ``with`` (or, in older integrations, drops it: that span ends when it is collected). Both
     spans end cut short (finish reason ``error``), neither failed."""
-    import gc
-
     with capture() as cap:
         stream = MODELS[provider]().stream("Say this is a test")
-        next(stream)
-        stream.close()
-        gc.collect()
-    spans = [s for s in cap.spans() if s.name.startswith("chat")]
-    assert len(spans) == 2, [s.name for s in cap.spans()]
-    for span in spans:
-        assert span.status.status_code.name == "UNSET" and "error.type" not in span.attributes, span.name
-        assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)
+        leave_early(stream)
+    assert_cut_short_not_failed(cap.spans())
